@@ -1,0 +1,90 @@
+"""Feast for training and serving: apply the repo, materialize, historical and online reads.
+
+The definitions live in ``feature_repo/``; the environment's ``feature_store.yaml`` there uses
+paths relative to a state folder, which this module passes to Feast as ``repo_path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trending.features import FEATURE_COLUMNS, title_features
+
+FEATURE_SERVICE = "genre_classifier_v1"
+SOURCE_FILE = "title_features.parquet"
+
+
+class TitleFeatureStore:
+    """The project's Feast store for one environment."""
+
+    def __init__(self, repo: Path, state_dir: Path, yaml_name: str = "feature_store.yaml") -> None:
+        from feast import FeatureStore
+        from feast.repo_config import load_repo_config
+
+        self.repo = Path(repo).resolve()
+        self.state_dir = Path(state_dir).resolve()
+        yaml_file = self.repo / yaml_name
+        if not yaml_file.is_file():
+            raise FileNotFoundError(f"{yaml_file} not found: point TRENDING_FEATURE_REPO at feature_repo/")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config = load_repo_config(self.repo, yaml_file)
+        config.repo_path = self.state_dir
+        self.store = FeatureStore(config=config)
+
+    def apply(self) -> list[str]:
+        """Register the repo's entities, views and services (what `feast apply` does)."""
+        from feast.repo_operations import parse_repo
+
+        # Feast imports repo files as top-level modules named relative to the working folder.
+        sys.path.insert(0, str(self.repo))
+        try:
+            with contextlib.chdir(self.repo):
+                contents = parse_repo(self.repo)
+        finally:
+            sys.path.remove(str(self.repo))
+        objects: list[Any] = [
+            *contents.entities,
+            *contents.data_sources,
+            *contents.feature_views,
+            *contents.feature_services,
+        ]
+        self.store.apply(objects)
+        return sorted(o.name for o in objects)
+
+    def write_source(self, titles: pd.DataFrame) -> Path:
+        """Write the offline source rows for ``titles`` (replacing the previous snapshot's)."""
+        path = self.state_dir / SOURCE_FILE
+        tmp = path.with_suffix(".tmp")
+        title_features(titles).to_parquet(tmp, index=False)
+        tmp.replace(path)
+        return path
+
+    def materialize(self, end: datetime | None = None) -> None:
+        """Load the latest feature values into the online store."""
+        source = pd.read_parquet(self.state_dir / SOURCE_FILE, columns=["event_timestamp"])
+        start = source["event_timestamp"].min().to_pydatetime()
+        self.store.materialize(start_date=start, end_date=end or datetime.now(UTC))
+
+    def historical(self, entities: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time-correct features for (title_id, event_timestamp[, labels]) rows."""
+        service = self.store.get_feature_service(FEATURE_SERVICE)
+        frame = self.store.get_historical_features(entity_df=entities, features=service).to_df()
+        return frame.sort_values("title_id").reset_index(drop=True)
+
+    def online(self, title_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Online features per id, in order; None for an id the store does not know."""
+        service = self.store.get_feature_service(FEATURE_SERVICE)
+        response = self.store.get_online_features(
+            features=service, entity_rows=[{"title_id": t} for t in title_ids]
+        ).to_dict()
+        rows: list[dict[str, Any] | None] = []
+        for i, title_id in enumerate(title_ids):
+            row = {c: response[c][i] for c in FEATURE_COLUMNS}
+            rows.append(None if row["plot"] is None else {"title_id": title_id, **row})
+        return rows
