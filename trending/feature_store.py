@@ -35,7 +35,7 @@ class TitleFeatureStore:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config = load_repo_config(self.repo, yaml_file)
         config.repo_path = self.state_dir
-        self.store = FeatureStore(config=config)
+        self.store = FeatureStore(repo_path=str(self.state_dir), config=config)
 
     def apply(self) -> list[str]:
         """Register the repo's entities, views and services (what `feast apply` does)."""

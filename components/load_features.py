@@ -1,0 +1,36 @@
+"""Component: read a snapshot's labelled titles with their Feast historical features."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+from components.image import COMPONENT_IMAGE
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def load_features(
+    features: Output[Dataset],
+    data_uri: str,
+    snapshot_id: str,
+    feature_repo: str,
+    feast_dir: str,
+) -> None:
+    """Join the snapshot's labels with point-in-time-correct features from Feast.
+
+    Args:
+        features: Parquet of title_id, event_timestamp, genres and the feature service's columns.
+        data_uri: Object store holding the snapshots (file:///dir or s3://bucket/prefix).
+        snapshot_id: The snapshot whose titles and labels to train on.
+        feature_repo: Path of the Feast repository (feature_repo/).
+        feast_dir: The Feast state folder of this environment.
+    """
+    from pathlib import Path
+
+    from trending.feature_store import TitleFeatureStore
+    from trending.objectstore import open_store
+    from trending.snapshots import SnapshotStore
+
+    titles = SnapshotStore(open_store(data_uri)).read(snapshot_id)
+    store = TitleFeatureStore(Path(feature_repo), Path(feast_dir))
+    frame = store.historical(titles[["title_id", "event_timestamp", "genres"]])
+    frame.to_parquet(features.path, index=False)
+    features.metadata.update({"rows": len(frame), "snapshot_id": snapshot_id})

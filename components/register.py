@@ -1,0 +1,40 @@
+"""Component: register a bundle in the model registry."""
+
+from kfp import dsl
+from kfp.dsl import Input, Model
+
+from components.image import COMPONENT_IMAGE
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def register(
+    bundle: Input[Model],
+    registry_uri: str,
+    model_name: str,
+    reason: str = "training pipeline",
+    actor: str = "kfp:training-pipeline",
+) -> int:
+    """Upload the bundle as a new immutable version; the first version becomes production.
+
+    Args:
+        bundle: The evaluated bundle.
+        registry_uri: Registry root (file:///dir or s3://bucket/prefix); S3 credentials come
+            from the environment (a Kubernetes Secret), never from a parameter.
+        model_name: Registered model name.
+        reason: Why this version exists, for the event log.
+        actor: Who registers, for the event log.
+
+    Returns:
+        The new version number.
+    """
+    from pathlib import Path
+
+    from trending.registry import Registry
+
+    registry = Registry.from_uri(registry_uri, model_name)
+    version = registry.register_version(Path(bundle.path), actor=actor, reason=reason)
+    if registry.alias("production") is None:
+        registry.promote(version, actor=actor, reason="first version: nothing to compare against")
+    else:
+        registry.set_canary(version, actor=actor, reason=reason)
+    return version

@@ -1,0 +1,1 @@
+"""KServe adapters and local services; each has a ``python -m serving.<name>`` entry point."""

@@ -1,0 +1,26 @@
+"""The ``trending`` command line. Settings are built per command from the environment.
+
+Commands that drive adapters (pipelines, serving) import them inside the command body, so the
+core library never imports KFP or KServe; see docs/adr/0002-import-direction.md.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from trending.cli.data import app as data_app
+from trending.cli.demo import demo
+from trending.cli.features import app as features_app
+from trending.cli.pipeline import app as pipeline_app
+from trending.cli.registry import app as registry_app
+
+app = typer.Typer(
+    help="Trending Now: train, register and serve genre classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(registry_app, name="registry")
+app.command()(demo)
