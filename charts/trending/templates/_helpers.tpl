@@ -1,0 +1,231 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "trending.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name prefix of every object. */}}
+{{- define "trending.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* name-version, for the helm.sh/chart label. */}}
+{{- define "trending.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Name of one component's objects: <fullname>-<component>. Call with (list $ "component"). */}}
+{{- define "trending.componentName" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s-%s" (include "trending.fullname" $root) (index . 1) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of one component. Call with (list $ "component"). */}}
+{{- define "trending.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "trending.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* Kubernetes recommended labels of one component. Call with (list $ "component"). */}}
+{{- define "trending.labels" -}}
+{{- $root := index . 0 -}}
+helm.sh/chart: {{ include "trending.chart" $root }}
+{{ include "trending.selectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: trending-now
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference from {repository, tag, digest}; the digest pins it. Call with (list $ .Values.images.serving). */}}
+{{- define "trending.image" -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 }}
+{{- $tag := default $root.Chart.AppVersion $image.tag }}
+{{- if $image.digest }}
+{{- printf "%s:%s@%s" $image.repository $tag $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level fields every workload shares. */}}
+{{- define "trending.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.images.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */}}
+{{- define "trending.s3SecretName" -}}
+{{- if .Values.s3.existingSecret }}{{ .Values.s3.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "s3") }}
+{{- else }}{{ fail "s3.existingSecret is required: create a Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (kubectl create secret generic trending-s3 --from-literal=AWS_ACCESS_KEY_ID=… --from-literal=AWS_SECRET_ACCESS_KEY=…) and set s3.existingSecret, or set credentials.generate=true on a dev cluster" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding REDIS_PASSWORD. */}}
+{{- define "trending.redisSecretName" -}}
+{{- if .Values.featureStore.redis.existingSecret }}{{ .Values.featureStore.redis.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "redis") }}
+{{- else }}{{ fail "featureStore.redis.existingSecret is required: create a Secret with key REDIS_PASSWORD and set featureStore.redis.existingSecret, or set credentials.generate=true on a dev cluster" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding TRENDING_TRIGGER_TOKEN. */}}
+{{- define "trending.triggerSecretName" -}}
+{{- if .Values.retrainTrigger.existingSecret }}{{ .Values.retrainTrigger.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "retrain-trigger") }}
+{{- else }}{{ fail "retrainTrigger.existingSecret is required: create a Secret with key TRENDING_TRIGGER_TOKEN (a long random string) and set retrainTrigger.existingSecret, or set credentials.generate=true on a dev cluster" }}
+{{- end }}
+{{- end }}
+
+{{/* S3 endpoint: explicit, else the in-chart MinIO, else empty (AWS default). */}}
+{{- define "trending.s3Endpoint" -}}
+{{- if .Values.s3.endpoint }}{{ .Values.s3.endpoint }}
+{{- else if .Values.minio.enabled }}{{ printf "http://%s.%s.svc.cluster.local:9000" (include "trending.componentName" (list . "minio")) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* Redis host: the in-chart Redis or featureStore.redis.host. */}}
+{{- define "trending.redisHost" -}}
+{{- if .Values.featureStore.redis.enabled }}{{ printf "%s.%s.svc.cluster.local" (include "trending.componentName" (list . "redis")) .Release.Namespace }}
+{{- else if .Values.featureStore.redis.host }}{{ .Values.featureStore.redis.host }}
+{{- else }}{{ fail "featureStore.redis.host is required when featureStore.redis.enabled is false: point it at an existing Redis, or set featureStore.redis.enabled=true" }}
+{{- end }}
+{{- end }}
+
+{{/* Environment every project process gets: settings, S3 credentials, logging. */}}
+{{- define "trending.env" -}}
+- name: TRENDING_PROFILE
+  value: cluster
+- name: TRENDING_MODEL_NAME
+  value: {{ .Values.platform.modelName | quote }}
+- name: TRENDING_REGISTRY_URI
+  value: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.registryPrefix | quote }}
+- name: TRENDING_KFP_HOST
+  value: {{ .Values.platform.kfpHost | quote }}
+- name: TRENDING_COMPONENT_IMAGE
+  value: {{ include "trending.image" (list . .Values.images.component) | quote }}
+- name: TRENDING_LOG_LEVEL
+  value: {{ .Values.platform.logLevel | quote }}
+- name: AWS_DEFAULT_REGION
+  value: {{ .Values.s3.region | quote }}
+{{- with include "trending.s3Endpoint" . }}
+- name: AWS_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trending.s3SecretName" . }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trending.s3SecretName" . }}
+      key: AWS_SECRET_ACCESS_KEY
+- name: HOME
+  value: /tmp
+{{- end }}
+
+{{/* Environment of the Feast clients (feature server, transformer): feature_store.cluster.yaml's ${VARS}. */}}
+{{- define "trending.feastEnv" -}}
+- name: TRENDING_FEATURE_REPO
+  value: /app/feature_repo
+- name: FEAST_REGISTRY_BUCKET
+  value: {{ .Values.s3.bucket | quote }}
+{{- with include "trending.s3Endpoint" . }}
+- name: FEAST_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: REDIS_HOST
+  value: {{ include "trending.redisHost" . | quote }}
+- name: REDIS_PORT
+  value: {{ .Values.featureStore.redis.port | quote }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trending.redisSecretName" . }}
+      key: REDIS_PASSWORD
+{{- end }}
+
+{{/* Writable scratch space under a read-only root filesystem. */}}
+{{- define "trending.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end }}
+
+{{- define "trending.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* HTTP probes on /healthz (liveness) and /readyz (readiness) of the project's services. */}}
+{{- define "trending.httpProbes" -}}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: 20
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: http
+  periodSeconds: 10
+  failureThreshold: 3
+{{- end }}
+
+{{/* KServe's health endpoints, used by the predictor and the transformer. */}}
+{{- define "trending.kserveProbes" -}}
+livenessProbe:
+  httpGet:
+    path: /v2/health/live
+    port: 8080
+  periodSeconds: 20
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /v2/health/ready
+    port: 8080
+  periodSeconds: 10
+  failureThreshold: 3
+{{- end }}
+
+{{/* True ("true") when the Prometheus Operator objects are rendered. */}}
+{{- define "trending.prometheusOperator" -}}
+{{- $mode := .Values.monitoring.prometheusOperator }}
+{{- if or (eq $mode "enabled") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) }}true{{ end }}
+{{- end }}
+
+{{/* Fail early on combinations the schema cannot express. */}}
+{{- define "trending.validate" -}}
+{{- if and .Values.inferenceService.enabled .Values.inferenceService.logger.enabled (not .Values.driftDetector.enabled) }}
+{{- fail "inferenceService.logger.enabled sends request events to the drift detector: set driftDetector.enabled=true or inferenceService.logger.enabled=false" }}
+{{- end }}
+{{- if and .Values.inferenceService.canary.enabled (eq .Values.inferenceService.canary.registryAlias .Values.inferenceService.predictor.registryAlias) }}
+{{- fail (printf "inferenceService.canary.registryAlias and inferenceService.predictor.registryAlias are both %q: the canary must serve another alias (e.g. canary)" .Values.inferenceService.canary.registryAlias) }}
+{{- end }}
+{{- if and .Values.minio.enabled .Values.s3.endpoint }}
+{{- fail "minio.enabled and s3.endpoint are both set: use the in-chart MinIO (leave s3.endpoint empty) or an existing S3 (minio.enabled=false)" }}
+{{- end }}
+{{- end }}

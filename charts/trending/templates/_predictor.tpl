@@ -1,0 +1,70 @@
+{{/*
+Predictor spec (python -m serving.predictor) serving one registry alias.
+Call with a dict: root: $, alias: registry alias, track: stable | canary.
+*/}}
+{{- define "trending.predictorSpec" -}}
+{{- $root := .root }}
+{{- $isvc := $root.Values.inferenceService }}
+{{- $gpu := $isvc.predictor.accelerator }}
+{{- $resources := deepCopy $isvc.predictor.resources }}
+{{- if and $gpu.enabled (gt (int $gpu.count) 0) }}
+{{- $limits := default dict $resources.limits }}
+{{- $_ := set $limits $gpu.resourceName (int $gpu.count) }}
+{{- $_ := set $resources "limits" $limits }}
+{{- end }}
+serviceAccountName: {{ include "trending.componentName" (list $root "predictor") }}
+automountServiceAccountToken: false
+minReplicas: {{ $isvc.predictor.minReplicas }}
+maxReplicas: {{ $isvc.predictor.maxReplicas }}
+labels:
+  {{- include "trending.labels" (list $root "predictor") | nindent 2 }}
+  trending.dev/track: {{ .track }}
+{{- if and $isvc.logger.enabled $root.Values.driftDetector.enabled }}
+logger:
+  mode: {{ $isvc.logger.mode }}
+  url: {{ printf "http://%s.%s.svc.cluster.local:8080/" (include "trending.componentName" (list $root "drift-detector")) $root.Release.Namespace }}
+{{- end }}
+{{- if $gpu.enabled }}
+nodeSelector:
+  {{- toYaml $gpu.nodeSelector | nindent 2 }}
+tolerations:
+  {{- toYaml $gpu.tolerations | nindent 2 }}
+{{- end }}
+{{ include "trending.podSecurity" $root }}
+containers:
+  - name: kserve-container
+    image: {{ include "trending.image" (list $root $root.Values.images.serving) }}
+    imagePullPolicy: {{ $root.Values.images.pullPolicy }}
+    args:
+      - python
+      - -m
+      - serving.predictor
+      - --model_name
+      - {{ $root.Values.platform.modelName | quote }}
+      - --registry_uri
+      - {{ printf "s3://%s/%s" $root.Values.s3.bucket $root.Values.platform.registryPrefix | quote }}
+      - --alias
+      - {{ .alias | quote }}
+    ports:
+      - name: http1
+        containerPort: 8080
+        protocol: TCP
+      {{- if ne $isvc.deploymentMode "Knative" }}
+      - name: grpc
+        containerPort: 8081
+        protocol: TCP
+      {{- end }}
+    env:
+      {{- include "trending.env" $root | nindent 6 }}
+      - name: TRENDING_REGISTRY_ALIAS
+        value: {{ .alias | quote }}
+    {{- include "trending.kserveProbes" $root | nindent 4 }}
+    resources:
+      {{- toYaml $resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $root.Values.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      {{- include "trending.tmpMount" $root | nindent 6 }}
+volumes:
+  {{- include "trending.tmpVolume" $root | nindent 2 }}
+{{- end }}
