@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,6 @@ class GenreClassifierModel(Model):
         return InferResponse(
             model_name=self.name,
             infer_outputs=[genres, score_out],
-            response_id=request.id,
+            response_id=request.id or str(uuid.uuid4()),
             parameters={"genre_order": ",".join(self.predictor.genres)},
         )
