@@ -2,6 +2,8 @@
 
 Keys are ``/``-separated relative paths. Both backends offer the two conditional writes the
 registry needs: create-only (``if_none_match``) and compare-and-swap on an ETag (``if_match``).
+On S3 these are the standard conditional-write headers (``If-None-Match: *`` and ``If-Match``),
+which AWS S3 and MinIO evaluate atomically; see docs/adr/0003-registry-cas.md.
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ import fcntl
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
+
+_CHUNK = 1 << 20
+# Error codes S3 servers answer a lost conditional write with (412 and 409).
+_CONDITION_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
+_MISSING_CODES = ("NoSuchKey", "NoSuchBucket", "ResourceNotFound", "NoSuchObject")
 
 
 class ObjectNotFoundError(KeyError):
@@ -41,12 +49,24 @@ class ObjectStore(Protocol):
         """Return the object's bytes and ETag, or raise ObjectNotFoundError."""
         ...
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file, streaming it (large model files)."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object into ``path`` (streaming; the file appears only when complete)."""
+        ...
+
+    def sha256(self, key: str) -> str:
+        """Hex SHA-256 of the stored object, read back from the store in chunks."""
+        ...
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
         ...
 
     def list(self, prefix: str) -> list[str]:
-        """All keys under ``prefix`` (recursive), sorted."""
+        """All keys under the folder ``prefix`` (recursive), sorted."""
         ...
 
     def delete(self, key: str) -> None:
@@ -64,6 +84,12 @@ def _check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"invalid object key {key!r}: use a relative path without '..' or '//'")
     return key
+
+
+def _check_prefix(prefix: str) -> str:
+    """A folder prefix without its trailing slash ("" is the whole store)."""
+    prefix = prefix.rstrip("/")
+    return _check_key(prefix) if prefix else ""
 
 
 class LocalObjectStore:
@@ -86,14 +112,24 @@ class LocalObjectStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @contextmanager
+    def _temp_beside(self, path: Path) -> Iterator[Path]:
+        """A temp file in the target's folder, so the final rename is atomic; removed on error."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            yield Path(tmp)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def put_bytes(
         self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
     ) -> str:
+        """Write ``data`` at ``key`` and return its ETag; conditional when asked."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with self._temp_beside(path) as tmp:
+            with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -108,24 +144,61 @@ class LocalObjectStore:
                     os.replace(tmp, path)
             else:
                 os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return etag_of(data)
 
     def get_bytes(self, key: str) -> tuple[bytes, str]:
+        """Return the object's bytes and ETag, or raise ObjectNotFoundError."""
         try:
             data = self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFoundError(key) from None
         return data, etag_of(data)
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file, streaming it."""
+        target = self._path(key)
+        with self._temp_beside(target) as tmp:
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, target)
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object into ``path``; the file appears only when complete."""
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFoundError(key)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def sha256(self, key: str) -> str:
+        """Hex SHA-256 of the stored object, read back in chunks."""
+        digest = hashlib.sha256()
+        try:
+            with open(self._path(key), "rb") as f:
+                for chunk in iter(lambda: f.read(_CHUNK), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(key) from None
+        return digest.hexdigest()
+
     def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
+        """All keys under the folder ``prefix`` (recursive), sorted."""
+        prefix = _check_prefix(prefix)
         base = self.root / prefix if prefix else self.root
-        if not base.exists():
+        if not base.is_dir():
             return []
         return sorted(
             p.relative_to(self.root).as_posix()
@@ -134,7 +207,17 @@ class LocalObjectStore:
         )
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Remove ``key`` if it exists."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Prune folders left empty, as S3 has no folders to leave behind.
+        parent = path.parent
+        while parent != self.root and parent.is_relative_to(self.root):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 class S3ObjectStore:
@@ -144,7 +227,7 @@ class S3ObjectStore:
     ``AWS_ENDPOINT_URL`` — the variables a Kubernetes Secret is mounted as).
     """
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: object | None = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
@@ -157,32 +240,42 @@ class S3ObjectStore:
     def put_bytes(
         self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
     ) -> str:
+        """Write ``data`` at ``key`` and return its ETag; conditional when asked."""
         from minio.error import S3Error
 
-        headers = {}
+        if not if_none_match and if_match is None:
+            result = self.client.put_object(
+                self.bucket, self._key(key), io.BytesIO(data), len(data)
+            )
+            return str(result.etag).strip('"')
+        headers = {"Content-Type": "application/octet-stream"}
         if if_none_match:
             headers["If-None-Match"] = "*"
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
         try:
-            result = self.client.put_object(  # type: ignore[attr-defined]
-                self.bucket, self._key(key), io.BytesIO(data), len(data), headers=headers or None
-            )
+            # minio 7.2's public put_object has no request-header argument (``metadata`` keys
+            # become x-amz-meta-*), so the conditional PUT goes through its single-request
+            # _put_object, which sends the headers as given and signs them.
+            result = self.client._put_object(self.bucket, self._key(key), data, headers)
         except S3Error as exc:
-            if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise PreconditionFailedError(f"{key}: {exc.code}") from None
-            raise
-        return result.etag.strip('"')
+            lost = exc.code in _CONDITION_CODES or (
+                if_match is not None and exc.code in ("NoSuchKey", "NoSuchObject")
+            )
+            if not lost:
+                raise
+            # A retried request can lose to its own first attempt; our payloads are unique, so
+            # finding our exact bytes there means the write did happen.
+            with suppress(ObjectNotFoundError):
+                current, etag = self.get_bytes(key)
+                if current == data:
+                    return etag
+            raise PreconditionFailedError(f"{key}: {exc.code}") from None
+        return str(result.etag).strip('"')
 
     def get_bytes(self, key: str) -> tuple[bytes, str]:
-        from minio.error import S3Error
-
-        try:
-            response = self.client.get_object(self.bucket, self._key(key))  # type: ignore[attr-defined]
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchBucket"):
-                raise ObjectNotFoundError(key) from None
-            raise
+        """Return the object's bytes and ETag, or raise ObjectNotFoundError."""
+        response = self._open(key)
         try:
             data = response.read()
             etag = response.headers.get("ETag", "").strip('"')
@@ -191,43 +284,130 @@ class S3ObjectStore:
             response.release_conn()
         return data, etag
 
-    def exists(self, key: str) -> bool:
+    def _open(self, key: str) -> Any:
         from minio.error import S3Error
 
         try:
-            self.client.stat_object(self.bucket, self._key(key))  # type: ignore[attr-defined]
+            return self.client.get_object(self.bucket, self._key(key))
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchBucket", "ResourceNotFound"):
+            if exc.code in _MISSING_CODES:
+                raise ObjectNotFoundError(key) from None
+            raise
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file, streaming it."""
+        # fput_object streams the file and switches to multipart above the part size.
+        self.client.fput_object(self.bucket, self._key(key), str(path))
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object into ``path``; the file appears only when complete."""
+        from minio.error import S3Error
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # fget_object writes "<path>.<etag>.part.minio" and renames it when complete.
+            self.client.fget_object(self.bucket, self._key(key), str(path))
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                raise ObjectNotFoundError(key) from None
+            raise
+
+    def sha256(self, key: str) -> str:
+        """Hex SHA-256 of the stored object, read back in chunks."""
+        digest = hashlib.sha256()
+        response = self._open(key)
+        try:
+            for chunk in response.stream(_CHUNK):
+                digest.update(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return digest.hexdigest()
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        from minio.error import S3Error
+
+        try:
+            self.client.stat_object(self.bucket, self._key(key))
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
                 return False
             raise
         return True
 
     def list(self, prefix: str) -> list[str]:
-        full = self._key(prefix) if prefix else self.prefix
+        """All keys under the folder ``prefix`` (recursive), sorted."""
+        prefix = _check_prefix(prefix)
+        # A trailing "/" gives folder semantics, like the local backend ("v1" must not match "v10").
+        full = "/".join(p for p in (self.prefix, prefix) if p)
+        full = f"{full}/" if full else ""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        objects = self.client.list_objects(self.bucket, prefix=full, recursive=True)  # type: ignore[attr-defined]
+        objects = self.client.list_objects(self.bucket, prefix=full, recursive=True)
         return sorted(o.object_name[strip:] for o in objects)
 
     def delete(self, key: str) -> None:
-        self.client.remove_object(self.bucket, self._key(key))  # type: ignore[attr-defined]
+        """Remove ``key`` if it exists."""
+        self.client.remove_object(self.bucket, self._key(key))
 
 
-def _minio_client_from_env() -> object:
+def make_minio_client(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    *,
+    region: str = "us-east-1",
+    retries: int = 5,
+    timeout_s: float = 300.0,
+) -> Any:
+    """Build a ``minio.Minio`` client for an endpoint URL such as ``http://minio:9000``.
+
+    Args:
+        endpoint_url: Scheme, host and port of the S3 endpoint; ``https`` when no scheme.
+        access_key: The access key id.
+        secret_key: The secret key.
+        region: The bucket region (MinIO accepts any).
+        retries: How often a request is retried on connection errors and 5xx answers.
+        timeout_s: Connect and read timeout of each request.
+
+    Returns:
+        The client.
+    """
+    import certifi
+    import urllib3
     from minio import Minio
 
+    parsed = urlparse(endpoint_url if "://" in endpoint_url else f"https://{endpoint_url}")
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
+    return Minio(
+        parsed.netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=parsed.scheme == "https",
+        region=region,
+        http_client=http,
+    )
+
+
+def _minio_client_from_env() -> Any:
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT")
     if not endpoint:
         raise ValueError("s3:// needs AWS_ENDPOINT_URL (e.g. http://minio:9000) in the environment")
-    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
     access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not access or not secret:
-        raise ValueError("s3:// needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
-    return Minio(
-        parsed.netloc,
-        access_key=access,
-        secret_key=secret,
-        secure=parsed.scheme == "https",
-        region=os.environ.get("AWS_REGION", "us-east-1"),
+        raise ValueError(
+            "s3:// needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
+        )
+    return make_minio_client(
+        endpoint, access, secret, region=os.environ.get("AWS_REGION", "us-east-1")
     )
 
 
