@@ -9,7 +9,7 @@ Call with a dict: root: $, alias: registry alias, track: stable | canary.
 {{- $resources := deepCopy $isvc.predictor.resources }}
 {{- if and $gpu.enabled (gt (int $gpu.count) 0) }}
 {{- $limits := default dict $resources.limits }}
-{{- $_ := set $limits $gpu.resourceName (int $gpu.count) }}
+{{- $_ := set $limits $gpu.resourceName (toString (int $gpu.count)) }}
 {{- $_ := set $resources "limits" $limits }}
 {{- end }}
 serviceAccountName: {{ include "trending.componentName" (list $root "predictor") }}
