@@ -369,7 +369,7 @@ def test_schema_rejects_bad_values_with_a_clear_message(values: Obj, message: st
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({}, "existingSecret is required"),
+        ({"featureStore": {"redis": {"host": "redis.data"}}}, "existingSecret is required"),
         (
             {"credentials": {"generate": True}, "featureStore": {"redis": {"enabled": False}}},
             "featureStore.redis.host is required",
@@ -539,8 +539,12 @@ def test_production_renders_no_secret_and_references_existing_ones(
     assert env["AWS_SECRET_ACCESS_KEY"] == {
         "secretKeyRef": {"name": "trending-s3", "key": "AWS_SECRET_ACCESS_KEY"}
     }
-    assert env["AWS_ENDPOINT_URL"] == "https://s3.eu-west-1.amazonaws.com"
-    assert env["TRENDING_REGISTRY_URI"] == "s3://trending-prod/registry"
+    assert drift["envFrom"] == [{"configMapRef": {"name": "trending-settings"}}]
+    settings = one(objects, "ConfigMap", "trending-settings")["data"]
+    assert settings["AWS_ENDPOINT_URL"] == "https://s3.eu-west-1.amazonaws.com"
+    assert settings["TRENDING_REGISTRY_URI"] == "s3://trending-prod/registry"
+    assert settings["REDIS_HOST"] == "trending-redis.data.svc.cluster.local"
+    assert not any(word in key for key in settings for word in ("SECRET", "PASSWORD", "TOKEN"))
     assert not by_kind(objects, "StatefulSet"), "production must not run MinIO or Redis"
 
 
@@ -704,7 +708,9 @@ def test_monitoring_objects_follow_the_switch(scenarios: dict[str, list[Obj]]) -
     monitoring = {kind for _, kind in MONITORING_KINDS}
     assert {o["kind"] for o in scenarios["kind"]} >= monitoring
     assert not {o["kind"] for o in scenarios["monitoring-off"]} & monitoring
-    assert not by_kind(scenarios["monitoring-off"], "ConfigMap")
+    assert [c["metadata"]["name"] for c in by_kind(scenarios["monitoring-off"], "ConfigMap")] == [
+        "trending-settings"
+    ]
     # "auto" renders them only when the cluster serves monitoring.coreos.com/v1 (not offline).
     auto = load_values(CHART / "ci" / "kind-values.yaml")
     auto["monitoring"]["prometheusOperator"] = "auto"

@@ -112,54 +112,63 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
-{{/* Environment every project process gets: settings, S3 credentials, logging. */}}
-{{- define "trending.env" -}}
-- name: TRENDING_PROFILE
-  value: cluster
-- name: TRENDING_MODEL_NAME
-  value: {{ .Values.platform.modelName | quote }}
-- name: TRENDING_REGISTRY_URI
-  value: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.registryPrefix | quote }}
-- name: TRENDING_KFP_HOST
-  value: {{ .Values.platform.kfpHost | quote }}
-- name: TRENDING_COMPONENT_IMAGE
-  value: {{ include "trending.image" (list . .Values.images.component) | quote }}
-- name: TRENDING_LOG_LEVEL
-  value: {{ .Values.platform.logLevel | quote }}
-- name: AWS_DEFAULT_REGION
-  value: {{ .Values.s3.region | quote }}
-{{- with include "trending.s3Endpoint" . }}
-- name: AWS_ENDPOINT_URL
-  value: {{ . | quote }}
-{{- end }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "trending.s3SecretName" . }}
-      key: AWS_ACCESS_KEY_ID
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "trending.s3SecretName" . }}
-      key: AWS_SECRET_ACCESS_KEY
-- name: HOME
-  value: /tmp
+{{/* Name of the ConfigMap with the platform settings every process reads. */}}
+{{- define "trending.settingsName" -}}
+{{- include "trending.componentName" (list . "settings") }}
 {{- end }}
 
-{{/* Environment of the Feast clients (feature server, transformer): feature_store.cluster.yaml's ${VARS}. */}}
-{{- define "trending.feastEnv" -}}
-- name: TRENDING_FEATURE_REPO
-  value: /app/feature_repo
-- name: FEAST_REGISTRY_BUCKET
-  value: {{ .Values.s3.bucket | quote }}
-{{- with include "trending.s3Endpoint" . }}
-- name: FEAST_S3_ENDPOINT_URL
-  value: {{ . | quote }}
+{{/* True when a Feast client (feature server or transformer) is rendered. */}}
+{{- define "trending.feastClients" -}}
+{{- if or .Values.featureStore.enabled (and .Values.inferenceService.enabled .Values.inferenceService.transformer.enabled) }}true{{ end }}
 {{- end }}
-- name: REDIS_HOST
-  value: {{ include "trending.redisHost" . | quote }}
-- name: REDIS_PORT
-  value: {{ .Values.featureStore.redis.port | quote }}
+
+{{/* Settings of every project process (TRENDING_*, S3 endpoint, Feast ${VARS}); no secret here. */}}
+{{- define "trending.settings" -}}
+TRENDING_PROFILE: cluster
+TRENDING_MODEL_NAME: {{ .Values.platform.modelName | quote }}
+TRENDING_REGISTRY_URI: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.registryPrefix | quote }}
+TRENDING_KFP_HOST: {{ .Values.platform.kfpHost | quote }}
+TRENDING_COMPONENT_IMAGE: {{ include "trending.image" (list . .Values.images.component) | quote }}
+TRENDING_LOG_LEVEL: {{ .Values.platform.logLevel | quote }}
+AWS_DEFAULT_REGION: {{ .Values.s3.region | quote }}
+{{- with include "trending.s3Endpoint" . }}
+AWS_ENDPOINT_URL: {{ . | quote }}
+FEAST_S3_ENDPOINT_URL: {{ . | quote }}
+{{- end }}
+HOME: /tmp
+{{- if include "trending.feastClients" . }}
+TRENDING_FEATURE_REPO: /app/feature_repo
+FEAST_REGISTRY_BUCKET: {{ .Values.s3.bucket | quote }}
+REDIS_HOST: {{ include "trending.redisHost" . | quote }}
+REDIS_PORT: {{ .Values.featureStore.redis.port | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Pod annotation that restarts pods when the settings change. */}}
+{{- define "trending.settingsChecksum" -}}
+checksum/settings: {{ include "trending.settings" . | sha256sum }}
+{{- end }}
+
+{{/* Container environment: the settings ConfigMap, then the S3 credentials from their Secret. */}}
+{{- define "trending.env" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "trending.settingsName" . }}
+env:
+  - name: AWS_ACCESS_KEY_ID
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "trending.s3SecretName" . }}
+        key: AWS_ACCESS_KEY_ID
+  - name: AWS_SECRET_ACCESS_KEY
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "trending.s3SecretName" . }}
+        key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+
+{{/* Extra env of the Feast clients: the Redis password. Indented to follow trending.env. */}}
+{{- define "trending.feastEnv" -}}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:

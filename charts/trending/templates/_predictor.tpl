@@ -19,6 +19,8 @@ maxReplicas: {{ $isvc.predictor.maxReplicas }}
 labels:
   {{- include "trending.labels" (list $root "predictor") | nindent 2 }}
   trending.dev/track: {{ .track }}
+annotations:
+  {{- include "trending.settingsChecksum" $root | nindent 2 }}
 {{- if and $isvc.logger.enabled $root.Values.driftDetector.enabled }}
 logger:
   mode: {{ $isvc.logger.mode }}
@@ -54,8 +56,7 @@ containers:
         containerPort: 8081
         protocol: TCP
       {{- end }}
-    env:
-      {{- include "trending.env" $root | nindent 6 }}
+    {{- include "trending.env" $root | nindent 4 }}
       - name: TRENDING_REGISTRY_ALIAS
         value: {{ .alias | quote }}
     {{- include "trending.kserveProbes" $root | nindent 4 }}

@@ -23,6 +23,8 @@ spec:
     metadata:
       labels:
         {{- include "trending.labels" (list $root .component) | nindent 8 }}
+      annotations:
+        {{- include "trending.settingsChecksum" $root | nindent 8 }}
     spec:
       serviceAccountName: {{ $name }}
       automountServiceAccountToken: {{ .automountToken }}
@@ -36,8 +38,7 @@ spec:
             - name: http
               containerPort: 8080
               protocol: TCP
-          env:
-            {{- include "trending.env" $root | nindent 12 }}
+          {{- include "trending.env" $root | nindent 10 }}
             {{- with .env }}
             {{- . | nindent 12 }}
             {{- end }}
