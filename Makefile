@@ -9,7 +9,11 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BUILD ?= build
 
-.PHONY: help venv demo test lint format compile bench clean
+# Debian packages the integration tests and the demo use (real Prometheus, Alertmanager, promtool).
+DEB_PACKAGES ?= prometheus prometheus-alertmanager
+DEB_COMMANDS ?= prometheus prometheus-alertmanager promtool
+
+.PHONY: help venv system-deps demo test lint format compile bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -24,10 +28,21 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 venv: $(BIN)/.installed ## Create .venv and install the locked dependencies
 
-demo: venv ## Run the whole loop locally: data, Feast, KFP (kfp.local), registry, KServe
+system-deps: ## Install the Debian packages for the monitoring tests and demo (if missing)
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing $(DEB_PACKAGES) (missing:$$missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
+	else \
+	  echo "missing:$$missing — install the Debian/Ubuntu packages: sudo apt-get install $(DEB_PACKAGES)"; \
+	  echo "(tests that need them are skipped until then)"; \
+	fi
+
+demo: venv system-deps ## Run the whole loop locally: data, Feast, KFP (kfp.local), registry, KServe
 	$(BIN)/trending demo
 
-test: venv ## Run the test suite (cluster tests skip without a cluster)
+test: venv system-deps ## Run the test suite (cluster tests skip without a cluster)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff lint + format check

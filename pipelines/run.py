@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,40 @@ def compile_all(output_dir: Path, image: str) -> list[Path]:
     return [compile_pipeline(name, output_dir, image) for name in PIPELINES]
 
 
-def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
+@contextmanager
+def output_to(log_path: Path | None) -> Iterator[None]:
+    """Send this process's and its children's stdout/stderr to ``log_path`` (None: leave as is).
+
+    kfp.local prints every executor's input and output; the log keeps them, the terminal stays readable.
+    """
+    if log_path is None:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+class PipelineFailedError(RuntimeError):
+    """A local pipeline run failed; the message names the log with the details."""
+
+
+def run_local(
+    name: str, arguments: dict[str, Any], pipeline_root: Path, log_path: Path | None = None
+) -> Any:
     """Run a pipeline with kfp.local's SubprocessRunner in this Python environment.
 
     Returns the pipeline's output (for the training pipeline: the registered version).
@@ -55,8 +91,12 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
-    with warnings.catch_warnings():
+    with output_to(log_path), warnings.catch_warnings():
         # The local runner warns for images without "python" in their name; ours is Python.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        task = pipeline_named(name)(**arguments)
+        try:
+            task = pipeline_named(name)(**arguments)
+        except RuntimeError as exc:
+            where = f"; see {log_path}" if log_path else ""
+            raise PipelineFailedError(f"pipeline {name!r} failed: {exc}{where}") from exc
     return task.output

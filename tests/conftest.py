@@ -37,6 +37,7 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory, titles) -> Path:
     return directory
 
 
+@pytest.fixture
 def fast_params_json() -> str:
     """FAST_XGBOOST as the pipelines' params_json parameter."""
     return json.dumps(FAST_XGBOOST)

@@ -37,7 +37,6 @@ def _with_bad_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def demo(
     rows: int = typer.Option(1200, min=100, max=100_000, help="Synthetic titles to train on."),
-    keep: bool = typer.Option(False, help="Keep the demo state folder afterwards."),
 ) -> None:
     """Run data -> Feast -> KFP (local) -> registry -> KServe, then query the model."""
     from pipelines.run import run_local
@@ -60,8 +59,9 @@ def demo(
     console.print(f"{publish_features(settings, snapshot_id)} titles in the online store")
 
     console.rule("3. training pipeline on kfp.local (SubprocessRunner)")
-    version = run_local("training", training_arguments(settings, snapshot_id), home.resolve() / "kfp")
-    console.print(f"registered version {version} in {settings.resolved_registry_uri}")
+    log = home.resolve() / "logs" / "pipeline.log"
+    version = run_local("training", training_arguments(settings, snapshot_id), home.resolve() / "kfp", log)
+    console.print(f"registered version {version} in {settings.resolved_registry_uri} (step logs: {log})")
 
     console.rule("4. serving: KServe ModelServer loading the production bundle from the registry")
     http_port, grpc_port = free_port(), free_port()
@@ -88,8 +88,6 @@ def demo(
         console.print(f"[bold]V2[/bold] outputs={json.dumps(v2['outputs'][0]['data'])}")
         bad = httpx.post(f"{url}/v1/models/{settings.model_name}:predict", json={"instances": [{"plot": " "}]})
         console.print(f"[bold]bad request[/bold] -> {bad.status_code} {bad.json()}")
-    console.rule("done: every process the demo started has stopped")
-    if not keep:
-        shutil.rmtree(home, ignore_errors=True)
+    console.rule(f"done: every process the demo started has stopped; state and logs in {home}")
 
 

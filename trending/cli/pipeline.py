@@ -53,10 +53,10 @@ def run(
     snapshot_id: str | None = typer.Option(None, help="Snapshot to train on (default: newest)."),
 ) -> None:
     """Run a pipeline locally with kfp.local's SubprocessRunner (no cluster needed)."""
-    from pipelines.run import run_local
+    from pipelines.run import PipelineFailedError, run_local
 
     settings = load_settings()
-    with failures_as_messages(ValueError):
+    with failures_as_messages(ValueError, PipelineFailedError):
         arguments = training_arguments(settings, snapshot_id)
         version = run_local(name, arguments, settings.home.resolve() / "kfp")
     console.print(f"pipeline {name} finished: registered version {version}")
