@@ -100,3 +100,68 @@ def run_local(
             where = f"; see {log_path}" if log_path else ""
             raise PipelineFailedError(f"pipeline {name!r} failed: {exc}{where}") from exc
     return task.output
+
+
+class KfpUnreachableError(RuntimeError):
+    """The KFP API did not answer."""
+
+
+def kfp_client(host: str, *, token: str | None = None, namespace: str | None = None) -> Any:
+    """A ``kfp.Client`` for ``host``, after checking within seconds that the API answers."""
+    import httpx
+    from kfp import Client
+
+    try:
+        httpx.get(f"{host.rstrip('/')}/apis/v2beta1/healthz", timeout=5.0, headers=_auth(token))
+    except httpx.HTTPError as exc:
+        raise KfpUnreachableError(
+            f"KFP API at {host} is unreachable ({type(exc).__name__}): check --host / "
+            "TRENDING_KFP_HOST, the port-forward or ingress, and the network"
+        ) from None
+    return Client(host=host, existing_token=token, namespace=namespace)
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def submit(
+    client: Any,
+    name: str,
+    package: Path,
+    arguments: dict[str, Any],
+    *,
+    experiment: str = "trending",
+) -> str:
+    """Start one run of a compiled pipeline; return the run id."""
+    run = client.create_run_from_pipeline_package(
+        str(package), arguments=arguments, experiment_name=experiment, run_name=f"{name}-run"
+    )
+    return str(run.run_id)
+
+
+def schedule(
+    client: Any,
+    name: str,
+    package: Path,
+    arguments: dict[str, Any],
+    *,
+    cron: str,
+    experiment: str = "trending",
+) -> str:
+    """Create a recurring run (KFP cron: six fields, seconds first); return its id."""
+    fields = cron.split()
+    if len(fields) != 6:
+        raise ValueError(
+            f"cron {cron!r} has {len(fields)} fields; KFP wants 6 (seconds first), e.g. '0 0 3 * * *'"
+        )
+    experiment_id = client.create_experiment(name=experiment).experiment_id
+    job = client.create_recurring_run(
+        experiment_id=experiment_id,
+        job_name=f"{name}-recurring",
+        cron_expression=cron,
+        pipeline_package_path=str(package),
+        params=arguments,
+        max_concurrency=1,
+    )
+    return str(job.recurring_run_id)

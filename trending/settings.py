@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,11 +28,25 @@ class Settings(BaseSettings):
     model_name: str = Field("genre-classifier", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     feature_repo: Path = Field(Path("feature_repo"), description="The Feast repository folder.")
     kfp_host: str | None = Field(None, description="KFP API endpoint (cluster profile).")
+    kfp_namespace: str | None = Field(None, description="KFP namespace (multi-user installs).")
+    kfp_token: SecretStr | None = Field(
+        None, description="Bearer token for the KFP API; from a Secret, never a CLI flag."
+    )
     component_image: str = Field(
         "ghcr.io/trending-now/trending-components:0.1.0",
         description="base_image of every KFP component; set at compile time.",
     )
     seed: int = 7
+    tmdb_api_key: SecretStr | None = Field(
+        None, description="TMDb v3 API key or v4 read-access token; from a Secret, never a flag."
+    )
+    tmdb_api_key_file: Path | None = Field(
+        None, description="File holding the TMDb key (a mounted Kubernetes Secret)."
+    )
+    tmdb_base_url: str = Field("https://api.themoviedb.org/3", description="TMDb API root.")
+    max_reject_rate: float = Field(
+        0.2, ge=0.0, le=1.0, description="An ingest fails when more rows than this are rejected."
+    )
 
     @model_validator(mode="after")
     def _check_profile(self) -> Settings:

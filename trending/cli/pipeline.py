@@ -60,3 +60,66 @@ def run(
         arguments = training_arguments(settings, snapshot_id)
         version = run_local(name, arguments, settings.home.resolve() / "kfp")
     console.print(f"pipeline {name} finished: registered version {version}")
+
+
+def _overrides(params: list[str]) -> dict[str, Any]:
+    pairs = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        pairs[key] = value
+    return pairs
+
+
+def _cluster_client(host: str | None, namespace: str | None) -> Any:
+    from pipelines.run import kfp_client
+
+    settings = load_settings()
+    host = host or settings.kfp_host
+    if not host:
+        raise typer.BadParameter("no KFP host: pass --host or set TRENDING_KFP_HOST", param_hint="--host")
+    token = settings.kfp_token.get_secret_value() if settings.kfp_token else None
+    return kfp_client(host, token=token, namespace=namespace or settings.kfp_namespace)
+
+
+@app.command()
+def submit(
+    name: str = typer.Argument(..., help="Pipeline to submit (see `trending pipeline compile`)."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    experiment: str = typer.Option("trending", help="KFP experiment name."),
+    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Compile a pipeline and start one run on a KFP cluster (token from TRENDING_KFP_TOKEN)."""
+    from pipelines.run import KfpUnreachableError, compile_pipeline, submit as submit_run
+
+    settings = load_settings()
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client = _cluster_client(host, namespace)
+        package = compile_pipeline(name, build_dir, settings.component_image)
+        run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
+    console.print(f"submitted {name}: run {run_id}")
+
+
+@app.command()
+def schedule(
+    name: str = typer.Argument(..., help="Pipeline to run on a schedule."),
+    cron: str = typer.Option(..., help="KFP cron, six fields with seconds first: '0 0 3 * * *'."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    experiment: str = typer.Option("trending", help="KFP experiment name."),
+    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Create a recurring run of a pipeline on a KFP cluster."""
+    from pipelines.run import KfpUnreachableError, compile_pipeline
+    from pipelines.run import schedule as schedule_run
+
+    settings = load_settings()
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client = _cluster_client(host, namespace)
+        package = compile_pipeline(name, build_dir, settings.component_image)
+        job_id = schedule_run(client, name, package, _overrides(param), cron=cron, experiment=experiment)
+    console.print(f"scheduled {name} ({cron}): recurring run {job_id}")
