@@ -1,0 +1,1 @@
+"""Drift-detector service: the predictor's CloudEvents in, Prometheus drift gauges out."""
