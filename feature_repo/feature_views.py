@@ -19,6 +19,8 @@ title_text = FeatureView(
         Field(name="year", dtype=Int64, description="Release year; 0 when unknown."),
         Field(name="plot_chars", dtype=Int64, description="Length of the plot in characters."),
         Field(name="review_count", dtype=Int64, description="Number of reviews."),
+        Field(name="plot_words", dtype=Int64, description="Words in the plot (whitespace split)."),
+        Field(name="review_chars", dtype=Int64, description="Characters over all reviews."),
     ],
     source=title_features_source,
     online=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ class TitleFeatureStore:
         self.state_dir = Path(state_dir).resolve()
         yaml_file = self.repo / yaml_name
         if not yaml_file.is_file():
-            raise FileNotFoundError(f"{yaml_file} not found: point TRENDING_FEATURE_REPO at feature_repo/")
+            raise FileNotFoundError(
+                f"{yaml_file} not found: point TRENDING_FEATURE_REPO at feature_repo/"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config = load_repo_config(self.repo, yaml_file)
         config.repo_path = self.state_dir
@@ -58,18 +60,37 @@ class TitleFeatureStore:
         return sorted(o.name for o in objects)
 
     def write_source(self, titles: pd.DataFrame) -> Path:
-        """Write the offline source rows for ``titles`` (replacing the previous snapshot's)."""
+        """Add the feature rows of ``titles`` to the offline source, keeping earlier versions.
+
+        The source is a history: a title whose plot changed has one row per version, each with
+        its event time, so historical retrieval returns the version valid at an entity's
+        timestamp (point-in-time correctness). A row with the same (title_id, event_timestamp)
+        as an earlier one replaces it.
+        """
         path = self.state_dir / SOURCE_FILE
+        rows = title_features(titles)
+        if path.is_file():
+            rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
+            rows = rows.drop_duplicates(["title_id", "event_timestamp"], keep="last")
+        rows = rows.sort_values(["title_id", "event_timestamp"], kind="stable")
         tmp = path.with_suffix(".tmp")
-        title_features(titles).to_parquet(tmp, index=False)
+        rows.to_parquet(tmp, index=False)
         tmp.replace(path)
         return path
 
-    def materialize(self, end: datetime | None = None) -> None:
-        """Load the latest feature values into the online store."""
+    def materialize(self, end: datetime | None = None) -> int:
+        """Load the latest feature value of every title into the online store.
+
+        Returns:
+            The number of offline rows in the materialized window.
+        """
         source = pd.read_parquet(self.state_dir / SOURCE_FILE, columns=["event_timestamp"])
         start = source["event_timestamp"].min().to_pydatetime()
-        self.store.materialize(start_date=start, end_date=end or datetime.now(UTC))
+        # Cover rows stamped later than now (e.g. an as-of time set ahead) as well.
+        latest = source["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
+        end = end or max(datetime.now(UTC), latest)
+        self.store.materialize(start_date=start, end_date=end)
+        return len(source)
 
     def historical(self, entities: pd.DataFrame) -> pd.DataFrame:
         """Point-in-time-correct features for (title_id, event_timestamp[, labels]) rows."""

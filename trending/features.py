@@ -7,7 +7,16 @@ from collections.abc import Iterable
 import pandas as pd
 
 # The columns the feature view serves for each title (see feature_repo/feature_views.py).
-FEATURE_COLUMNS = ("plot", "reviews", "kind", "year", "plot_chars", "review_count")
+FEATURE_COLUMNS = (
+    "plot",
+    "reviews",
+    "kind",
+    "year",
+    "plot_chars",
+    "review_count",
+    "plot_words",
+    "review_chars",
+)
 
 
 def model_input_text(plot: str, reviews: Iterable[str] | None = None) -> str:
@@ -19,16 +28,20 @@ def model_input_text(plot: str, reviews: Iterable[str] | None = None) -> str:
 def title_features(titles: pd.DataFrame) -> pd.DataFrame:
     """Feature rows for the Feast offline source: one per title, keyed by title_id and time."""
     reviews = titles["reviews"].map(lambda r: [str(x) for x in (r if r is not None else [])])
+    plots = titles["plot"].astype(str)
     return pd.DataFrame(
         {
             "title_id": titles["title_id"].astype(str),
             "event_timestamp": pd.to_datetime(titles["event_timestamp"], utc=True),
-            "plot": titles["plot"].astype(str),
+            "plot": plots,
             "reviews": reviews,
             "kind": titles["kind"].astype(str),
             "year": titles["year"].fillna(0).astype("int64"),
-            "plot_chars": titles["plot"].str.len().astype("int64"),
+            "plot_chars": plots.str.len().astype("int64"),
             "review_count": reviews.map(len).astype("int64"),
+            # Text statistics: cheap signals for drift monitoring and for sanity checks.
+            "plot_words": plots.str.split().map(len).astype("int64"),
+            "review_chars": reviews.map(lambda r: sum(len(x) for x in r)).astype("int64"),
         }
     )
 

@@ -1,12 +1,18 @@
 """The Title record contract and the batch check every ingest runs.
 
-Each row is checked against ``TitleRecord`` (pydantic); the batch is then checked for duplicate
-ids. Rows that fail are returned with their reasons, never dropped silently: in = accepted + rejected.
+Each row is checked against ``TitleRecord`` (pydantic): types, ranges, text length, language
+sanity (mostly letters, no control characters or binary garbage); the batch is then checked for
+genres outside the vocabulary and duplicate ids. Rows that fail are returned with their reasons,
+never dropped silently: in = accepted + rejected. ``distribution_warnings`` compares a batch with
+the previous snapshot (genre priors, plot length, kinds) and reports, never rejects.
+See docs/data.md ("Validation rules") and docs/adr/0005-data-validation.md.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +36,33 @@ TITLE_COLUMNS = (
     "event_timestamp",
 )
 MAX_PLOT_CHARS = 20_000
+MIN_PLOT_CHARS = 20
+MAX_REVIEW_CHARS = 20_000
+# Language sanity: among non-space characters of a plot, at least this share must be letters.
+MIN_LETTER_SHARE = 0.6
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
+
+
+def _garbage_reason(text: str) -> str | None:
+    """Why ``text`` is not natural-language text, or None when it looks fine."""
+    controls = sum(
+        1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS
+    )
+    if controls:
+        return f"contains {controls} control character(s): binary or mis-decoded data"
+    if text.count("\ufffd") > max(2, len(text) // 100):
+        return (
+            "contains replacement characters (\ufffd): the text was decoded with the wrong encoding"
+        )
+    visible = [ch for ch in text if not ch.isspace()]
+    if visible:
+        letters = sum(ch.isalpha() for ch in visible) / len(visible)
+        if letters < MIN_LETTER_SHARE:
+            return (
+                f"only {letters:.0%} of its characters are letters (at least "
+                f"{MIN_LETTER_SHARE:.0%} expected): not natural-language text"
+            )
+    return None
 
 
 class TitleRecord(BaseModel):
@@ -57,6 +90,35 @@ class TitleRecord(BaseModel):
     def _no_blank_items(cls, value: list[str]) -> list[str]:
         if any(not str(v).strip() for v in value):
             raise ValueError("contains an empty item")
+        return value
+
+    @field_validator("plot")
+    @classmethod
+    def _plot_is_text(cls, value: str) -> str:
+        if len(value) < MIN_PLOT_CHARS:
+            raise ValueError(
+                f"is too short ({len(value)} characters, at least {MIN_PLOT_CHARS}): a plot "
+                "summary is a sentence or more"
+            )
+        if reason := _garbage_reason(value):
+            raise ValueError(reason)
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title_is_text(cls, value: str) -> str:
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("contains control characters: binary or mis-decoded data")
+        return value
+
+    @field_validator("reviews")
+    @classmethod
+    def _reviews_are_text(cls, value: list[str]) -> list[str]:
+        for i, review in enumerate(value):
+            if len(review) > MAX_REVIEW_CHARS:
+                raise ValueError(f"review {i} is longer than {MAX_REVIEW_CHARS} characters")
+            if reason := _garbage_reason(review):
+                raise ValueError(f"review {i} {reason}")
         return value
 
 
@@ -105,13 +167,17 @@ def _reason(error: ValidationError) -> str:
 
 
 def validate_titles(
-    frame: pd.DataFrame, vocabulary: GenreVocabulary | None = None
+    frame: pd.DataFrame,
+    vocabulary: GenreVocabulary | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
     """Check every row against the Title record and the batch for duplicate ``title_id``.
 
     Args:
         frame: rows to check; extra columns are a reason to reject (the contract is closed).
         vocabulary: when given, genres outside it are a reason to reject.
+        progress: called as ``progress(done, total)`` every 500 rows and at the end.
 
     Returns:
         A report whose ``accepted`` frame is normalised (stripped text, UTC timestamps) and whose
@@ -149,8 +215,75 @@ def validate_titles(
             rejected.append({**raw, "row": row_number, "reason": "; ".join(reasons)})
         else:
             accepted.append(record.model_dump())  # type: ignore[union-attr]
+        if progress is not None and (row_number + 1) % 500 == 0:
+            progress(row_number + 1, len(frame))
+    if progress is not None:
+        progress(len(frame), len(frame))
     accepted_frame = pd.DataFrame(accepted, columns=list(TITLE_COLUMNS))
     if not accepted_frame.empty:
-        accepted_frame["event_timestamp"] = pd.to_datetime(accepted_frame["event_timestamp"], utc=True)
+        accepted_frame["event_timestamp"] = pd.to_datetime(
+            accepted_frame["event_timestamp"], utc=True
+        )
     rejected_frame = pd.DataFrame(rejected, columns=[*frame.columns, "row", "reason"])
     return ValidationReport(accepted=accepted_frame, rejected=rejected_frame)
+
+
+def _genre_shares(titles: pd.DataFrame) -> pd.Series:
+    """Share of titles carrying each genre."""
+    if titles.empty:
+        return pd.Series(dtype=float)
+    counts = pd.Series([g for genres in titles["genres"] for g in genres]).value_counts()
+    return counts / len(titles)
+
+
+def distribution_warnings(
+    current: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    genre_share_shift: float = 0.05,
+    plot_length_shift: float = 0.25,
+    kind_share_shift: float = 0.10,
+) -> list[str]:
+    """Compare a validated batch with the previous snapshot; return readable warnings.
+
+    These are a report for a human (or an alert), not row rejections: data may drift for good
+    reasons, but nobody should learn about it from a worse model.
+
+    Args:
+        current: The accepted rows of this batch.
+        previous: The rows of the previous snapshot of the same source.
+        genre_share_shift: Warn when a genre's share of titles moves by more than this.
+        plot_length_shift: Warn when the median plot length changes by more than this fraction.
+        kind_share_shift: Warn when the share of TV shows moves by more than this.
+
+    Returns:
+        One sentence per finding; empty when the batch looks like the previous one.
+    """
+    if current.empty or previous.empty:
+        return []
+    warnings: list[str] = []
+    now, before = _genre_shares(current), _genre_shares(previous)
+    for genre in sorted(set(now.index) | set(before.index)):
+        a, b = float(before.get(genre, 0.0)), float(now.get(genre, 0.0))
+        if abs(b - a) > genre_share_shift:
+            warnings.append(
+                f"genre prior: {genre} on {b:.1%} of titles (previous snapshot {a:.1%})"
+            )
+    unlabeled_now = float((current["genres"].map(len) == 0).mean())
+    unlabeled_before = float((previous["genres"].map(len) == 0).mean())
+    if abs(unlabeled_now - unlabeled_before) > genre_share_shift:
+        warnings.append(
+            f"unlabeled titles: {unlabeled_now:.1%} (previous snapshot {unlabeled_before:.1%})"
+        )
+    median_now = float(current["plot"].str.len().median())
+    median_before = float(previous["plot"].str.len().median())
+    if median_before and abs(median_now / median_before - 1) > plot_length_shift:
+        warnings.append(
+            f"plot length: median {median_now:.0f} characters (previous snapshot "
+            f"{median_before:.0f})"
+        )
+    tv_now = float((current["kind"] == "tv").mean())
+    tv_before = float((previous["kind"] == "tv").mean())
+    if abs(tv_now - tv_before) > kind_share_shift:
+        warnings.append(f"kinds: {tv_now:.1%} TV shows (previous snapshot {tv_before:.1%})")
+    return warnings

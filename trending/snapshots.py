@@ -1,8 +1,9 @@
 """Content-addressed, immutable dataset snapshots in an object store.
 
 A snapshot's id is the hash of its canonical rows, so the same data always gets the same id and
-re-ingesting it is a no-op. Layout: ``snapshots/<id>/{titles.parquet,rejects.parquet,manifest.json}``;
-the manifest is written last, so a snapshot without one is incomplete and invisible.
+re-ingesting it is a no-op. Layout:
+``snapshots/<id>/{titles.parquet,rejects.parquet,manifest.json}``; the manifest is written last,
+so a snapshot without one is incomplete and invisible.
 """
 
 from __future__ import annotations
@@ -28,8 +29,24 @@ class SnapshotManifest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     counts: dict[str, int]
     schema_version: int = SCHEMA_VERSION
-    parent: str | None = None
+    parent: str | None = Field(
+        None, description="The previous snapshot of the same source when this one was written."
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    notes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the source reported that is not a row rejection (e.g. dropped genres).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Distribution changes against the parent snapshot."
+    )
+
+
+class SnapshotAncestry(BaseModel):
+    """A snapshot and its parents, newest first; ``missing`` names a parent that is gone."""
+
+    chain: list[SnapshotManifest]
+    missing: str | None = None
 
 
 def snapshot_id(titles: pd.DataFrame) -> str:
@@ -64,10 +81,13 @@ class SnapshotStore:
         source: str,
         params: dict[str, Any] | None = None,
         parent: str | None = None,
+        notes: dict[str, Any] | None = None,
+        warnings: list[str] | None = None,
     ) -> SnapshotManifest:
         """Store the accepted rows and the quarantined rejects; return the manifest.
 
-        Writing the same accepted rows again returns the existing snapshot unchanged.
+        Writing the same accepted rows again returns the existing snapshot unchanged. The
+        manifest is written last: a run that fails midway leaves no visible snapshot.
         """
         if report.accepted.empty:
             raise ValueError(
@@ -78,11 +98,19 @@ class SnapshotStore:
         if self.store.exists(f"snapshots/{sid}/manifest.json"):
             return self.manifest(sid)
         manifest = SnapshotManifest(
-            snapshot_id=sid, source=source, params=params or {}, counts=report.counts, parent=parent
+            snapshot_id=sid,
+            source=source,
+            params=params or {},
+            counts=report.counts,
+            parent=parent,
+            notes=notes or {},
+            warnings=warnings or [],
         )
         prefix = f"snapshots/{sid}"
         self.store.put_bytes(f"{prefix}/titles.parquet", _parquet_bytes(report.accepted))
-        rejects = report.rejected.astype({c: "string" for c in report.rejected.columns if c != "row"})
+        rejects = report.rejected.astype(
+            {c: "string" for c in report.rejected.columns if c != "row"}
+        )
         self.store.put_bytes(f"{prefix}/rejects.parquet", _parquet_bytes(rejects))
         self.store.put_bytes(f"{prefix}/manifest.json", manifest.model_dump_json(indent=2).encode())
         return manifest
@@ -92,7 +120,9 @@ class SnapshotStore:
         try:
             data, _ = self.store.get_bytes(f"snapshots/{sid}/manifest.json")
         except ObjectNotFoundError:
-            raise KeyError(f"snapshot {sid} does not exist (list them with `trending data snapshots`)") from None
+            raise KeyError(
+                f"snapshot {sid} does not exist (list them with `trending data snapshots`)"
+            ) from None
         return SnapshotManifest.model_validate_json(data)
 
     def read(self, sid: str) -> pd.DataFrame:
@@ -108,5 +138,30 @@ class SnapshotStore:
 
     def list(self) -> list[SnapshotManifest]:
         """Every complete snapshot, oldest first."""
-        ids = {k.split("/")[1] for k in self.store.list("snapshots") if k.endswith("/manifest.json")}
+        ids = {
+            k.split("/")[1] for k in self.store.list("snapshots") if k.endswith("/manifest.json")
+        }
         return sorted((self.manifest(i) for i in ids), key=lambda m: m.created_at)
+
+    def latest(self, source: str | None = None) -> SnapshotManifest | None:
+        """The newest complete snapshot (of ``source`` when given), or None."""
+        found = [m for m in self.list() if source is None or m.source == source]
+        return found[-1] if found else None
+
+    def ancestry(self, sid: str, *, limit: int = 1000) -> SnapshotAncestry:
+        """Snapshot ``sid`` followed by its parents, newest first.
+
+        Raises:
+            KeyError: ``sid`` itself does not exist.
+        """
+        chain = [self.manifest(sid)]
+        seen = {sid}
+        while (parent := chain[-1].parent) is not None and len(chain) < limit:
+            if parent in seen:  # cannot happen with content ids, but never loop forever
+                break
+            try:
+                chain.append(self.manifest(parent))
+            except KeyError:
+                return SnapshotAncestry(chain=chain, missing=parent)
+            seen.add(parent)
+        return SnapshotAncestry(chain=chain)
