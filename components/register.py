@@ -14,7 +14,7 @@ def register(
     reason: str = "training pipeline",
     actor: str = "kfp:training-pipeline",
 ) -> int:
-    """Upload the bundle as a new immutable version; the first version becomes production.
+    """Upload the bundle as a new immutable version and stage it (production first, then canary).
 
     Args:
         bundle: The evaluated bundle.
@@ -29,12 +29,9 @@ def register(
     """
     from pathlib import Path
 
-    from trending.registry import Registry
+    from trending.registry import Registry, stage_new_version
 
     registry = Registry.from_uri(registry_uri, model_name)
     version = registry.register_version(Path(bundle.path), actor=actor, reason=reason)
-    if registry.alias("production") is None:
-        registry.promote(version, actor=actor, reason="first version: nothing to compare against")
-    else:
-        registry.set_canary(version, actor=actor, reason=reason)
+    stage_new_version(registry, version, actor=actor, reason=reason)
     return version

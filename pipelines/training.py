@@ -6,7 +6,7 @@ from components.evaluate import evaluate
 from components.load_features import load_features
 from components.register import register
 from components.split_dataset import split_dataset
-from components.train_xgboost import train_xgboost
+from components.train_model import train_model
 
 
 @dsl.pipeline(
@@ -28,9 +28,13 @@ def training_pipeline(
         data_uri=data_uri, snapshot_id=snapshot_id, feature_repo=feature_repo, feast_dir=feast_dir
     )
     split = split_dataset(features=features.outputs["features"], seed=seed)
-    trained = train_xgboost(
-        train=split.outputs["train"], snapshot_id=snapshot_id, params_json=params_json, seed=seed
-    )
+    trained = train_model(
+        train=split.outputs["train"],
+        family="xgboost",
+        snapshot_id=snapshot_id,
+        params_json=params_json,
+        seed=seed,
+    ).set_display_name("train-xgboost")
     evaluated = evaluate(bundle=trained.outputs["bundle"], test=split.outputs["test"])
     registered = register(
         bundle=evaluated.outputs["evaluated"], registry_uri=registry_uri, model_name=model_name

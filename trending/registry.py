@@ -1055,6 +1055,19 @@ class Registry:
         return True
 
 
+def stage_new_version(registry: Registry, version: int, *, actor: str, reason: str) -> str:
+    """Put a freshly registered version on its way to traffic; return the alias it got.
+
+    The first version has nothing to be compared with and becomes ``production``; every later
+    one becomes the ``canary``, which the canary controller promotes or rolls back on evidence.
+    """
+    if registry.alias("production") is None:
+        registry.promote(version, actor=actor, reason=f"first version: {reason}")
+        return "production"
+    registry.set_canary(version, actor=actor, reason=reason)
+    return "canary"
+
+
 def fetch_bundle(
     registry_uri: str,
     ref: str | int,

@@ -19,5 +19,5 @@ def test_compiled_ir_uses_the_configured_image_everywhere(tmp_path):
     commands = " ".join(" ".join(e["container"].get("command", [])) for e in executors.values())
     assert "pip install" not in commands
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"load-features", "split-dataset", "train-xgboost", "evaluate", "register"} <= set(tasks)
+    assert {"load-features", "split-dataset", "train-model", "evaluate", "register"} <= set(tasks)
     assert spec["root"]["dag"]["tasks"]["register"]["dependentTasks"] == ["evaluate"]

@@ -396,3 +396,17 @@ def test_cli_drives_the_registry_and_fails_with_one_line(
     assert "no version 9" in failed.output and "Traceback" not in failed.output
     failed = runner.invoke(app, ["rollback", "--reason", "x", "--alias", "nope"])
     assert failed.exit_code == 1 and "not set" in failed.output
+
+
+def test_stage_new_version_bootstraps_production_then_stages_canaries(tmp_path):
+    from fixtures.bundles import make_bundle
+    from trending.registry import Registry, stage_new_version
+
+    registry = Registry.from_uri((tmp_path / "reg").as_uri(), "genre-classifier")
+    first = registry.register_version(make_bundle(tmp_path / "b1"), actor="t", reason="first")
+    second = registry.register_version(make_bundle(tmp_path / "b2", payload=b"other weights"), actor="t", reason="second")
+
+    assert stage_new_version(registry, first, actor="t", reason="r") == "production"
+    assert stage_new_version(registry, second, actor="t", reason="r") == "canary"
+    assert registry.resolve("production") == first
+    assert registry.resolve("canary") == second

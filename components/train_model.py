@@ -1,4 +1,4 @@
-"""Component: train the XGBoost-on-TF-IDF family into a model bundle."""
+"""Component: train one model family into a model bundle."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -7,9 +7,10 @@ from components.image import COMPONENT_IMAGE
 
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
-def train_xgboost(
+def train_model(
     train: Input[Dataset],
     bundle: Output[Model],
+    family: str,
     snapshot_id: str,
     params_json: str = "{}",
     seed: int = 7,
@@ -19,8 +20,9 @@ def train_xgboost(
     Args:
         train: Training rows (features + genres).
         bundle: The model bundle directory.
+        family: Model family: xgboost | bert | linear | prior.
         snapshot_id: Data snapshot the rows come from, recorded in the manifest.
-        params_json: JSON object of model parameters (see trending.models.xgboost.DEFAULT_PARAMS).
+        params_json: JSON object of the family's parameters.
         seed: Random seed.
     """
     import json
@@ -33,7 +35,7 @@ def train_xgboost(
     manifest = train_bundle(
         pd.read_parquet(train.path),
         Path(bundle.path),
-        family="xgboost",
+        family=family,
         params=json.loads(params_json),
         data_snapshot_id=snapshot_id,
         seed=seed,
