@@ -1,0 +1,106 @@
+"""``python -m serving.signals``: Prometheus exporter of the registry's and the data's freshness.
+
+Gauges, computed on each scrape from ``trending.signals``: ``trending_model_age_seconds{model,
+alias}``, ``trending_data_age_seconds``, ``trending_new_rows_since_training{model}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from trending.registry import Registry
+from trending.signals import data_age, model_ages, new_rows_since_training
+from trending.snapshots import SnapshotStore
+
+log = logging.getLogger("serving.signals")
+
+
+class FreshnessCollector(Collector):
+    """Reads the registry and the snapshot store at scrape time."""
+
+    def __init__(self, registry: Registry, snapshots: SnapshotStore) -> None:
+        self.registry = registry
+        self.snapshots = snapshots
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the freshness gauges; a store that cannot be read yields nothing (logged)."""
+        model = self.registry.model_name
+        ages = GaugeMetricFamily(
+            "trending_model_age_seconds",
+            "Seconds since the version an alias points at was registered",
+            labels=["model", "alias"],
+        )
+        data = GaugeMetricFamily(
+            "trending_data_age_seconds", "Seconds since the newest dataset snapshot was written"
+        )
+        new_rows = GaugeMetricFamily(
+            "trending_new_rows_since_training",
+            "Accepted rows in the newest snapshot beyond those production was trained on",
+            labels=["model"],
+        )
+        try:
+            for alias, age in model_ages(self.registry).items():
+                ages.add_metric([model, alias], age)
+            if (age := data_age(self.snapshots)) is not None:
+                data.add_metric([], age)
+            if (rows := new_rows_since_training(self.registry, self.snapshots)) is not None:
+                new_rows.add_metric([model], rows)
+        except Exception:
+            log.exception("reading the registry or snapshot store failed")
+        yield from (ages, data, new_rows)
+
+
+def create_app(collector: FreshnessCollector) -> FastAPI:
+    """GET /metrics, /healthz, /readyz."""
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(collector)
+    app = FastAPI(title="Trending Now freshness signals")
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    @app.get("/readyz")
+    def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the exporter until stopped."""
+    from trending.ingest import data_store_uri
+    from trending.objectstore import open_store
+    from trending.settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m serving.signals", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("TRENDING_SIGNALS_HOST", "0.0.0.0"))  # noqa: S104
+    port = int(os.environ.get("TRENDING_SIGNALS_PORT", "8080"))
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--data-uri", default=os.environ.get("TRENDING_DATA_URI"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
+    snapshots = SnapshotStore(open_store(args.data_uri or data_store_uri(settings)))
+    uvicorn.run(
+        create_app(FreshnessCollector(registry, snapshots)),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Retrain trigger: an authenticated Alertmanager webhook that starts continuous-training runs."""
