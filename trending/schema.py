@@ -162,7 +162,8 @@ def _plain(value: Any) -> Any:
 
 def _reason(error: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
+        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
     )
 
 

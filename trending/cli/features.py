@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from trending.cli.common import console, failures_as_messages, load_settings
-from trending.ingest import feature_store, publish_features
+from trending.ingest import feature_store, publish_features, snapshot_store
 
-app = typer.Typer(help="Feast: register feature definitions and load the online store.", no_args_is_help=True)
+app = typer.Typer(
+    help="Feast: register feature definitions and load the online store.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -20,9 +22,19 @@ def apply() -> None:
 
 
 @app.command()
-def materialize(snapshot_id: str = typer.Argument(..., help="Snapshot to serve features from.")) -> None:
+def materialize(
+    snapshot_id: str | None = typer.Argument(
+        None, help="Snapshot to serve features from (default: newest)."
+    ),
+) -> None:
     """Publish a snapshot's titles as features and load them into the online store."""
     settings = load_settings()
+    if snapshot_id is None:
+        latest = snapshot_store(settings).latest()
+        if latest is None:
+            console.print("no snapshot yet: run `trending data ingest` first")
+            raise typer.Exit(1)
+        snapshot_id = latest.snapshot_id
     with failures_as_messages(KeyError, FileNotFoundError):
         rows = publish_features(settings, snapshot_id)
     console.print(f"materialized {rows} titles from {snapshot_id}")
