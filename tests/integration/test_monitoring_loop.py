@@ -1,0 +1,411 @@
+"""The closed loop on loopback with real processes: drifted traffic -> drift service -> Prometheus
+(rules from monitoring/) -> Alertmanager (config from monitoring/) -> retrain trigger -> exactly one
+continuous-training launch (a real subprocess) and the story in the registry's event log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from trending.drift import fit_drift_detector, skew_feature_values
+from trending.features import texts_of
+from trending.genres import DEFAULT_GENRES
+from trending.processes import free_port, running_service
+from trending.registry import Registry
+from trending.synthetic import DriftKnobs, generate_titles
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+MONITORING = REPO / "monitoring"
+MODEL = "genre-classifier"
+TOKEN = "integration-test-token-0123456789"
+REQUEST_TYPE = "org.kubeflow.serving.inference.request"
+RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
+WINDOW = 300
+
+FAKE_PIPELINE = """\
+import json, os, sys
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"argv": sys.argv[2:], "run_id": os.environ["TRENDING_RETRAIN_RUN_ID"],
+                        "model": os.environ["TRENDING_MODEL_NAME"]}) + "\\n")
+"""
+
+
+def _binaries() -> dict[str, str]:
+    found = {name: shutil.which(name) for name in ("prometheus", "prometheus-alertmanager")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        pytest.skip(
+            f"{', '.join(missing)} not installed: apt-get install -y prometheus "
+            "prometheus-alertmanager (Debian packages)"
+        )
+    return {name: str(path) for name, path in found.items()}
+
+
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.25
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except httpx.TransportError as exc:
+            last = exc
+        if last:
+            return last
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
+
+
+@contextmanager
+def binary_service(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+
+            def ready() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(f"{command[0]} exited: {log.read_text()[-2000:]}")
+                return httpx.get(ready_url, timeout=1).status_code == 200
+
+            wait_for(f"{command[0]} to be ready", ready, timeout=30)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def send_traffic(url: str, titles, version: str = "1", batch: int = 50) -> None:
+    """Requests in binary mode, responses in structured mode, as the KServe logger does."""
+    with httpx.Client(timeout=30) as client:
+        for start in range(0, len(titles), batch):
+            part = titles.iloc[start : start + batch]
+            event_id = f"evt-{version}-{start}"
+            instances = [
+                {"plot": p, "reviews": list(r)}
+                for p, r in zip(part["plot"], part["reviews"], strict=True)
+            ]
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": event_id,
+                "ce-source": "http://localhost/test",
+                "ce-type": REQUEST_TYPE,
+                "ce-inferenceservicename": MODEL,
+                "ce-modelversion": version,
+                "content-type": "application/json",
+            }
+            r = client.post(url, headers=headers, content=json.dumps({"instances": instances}))
+            assert r.status_code == 202, r.text
+            structured = {
+                "specversion": "1.0",
+                "id": event_id,
+                "source": "http://localhost/test",
+                "type": RESPONSE_TYPE,
+                "inferenceservicename": MODEL,
+                "modelversion": version,
+                "datacontenttype": "application/json",
+                "data": {
+                    "predictions": [{"genres": list(g), "scores": {}} for g in part["genres"]]
+                },
+            }
+            r = client.post(
+                url,
+                headers={"content-type": "application/cloudevents+json"},
+                content=json.dumps(structured),
+            )
+            assert r.status_code == 202, r.text
+
+
+def webhook_payload(model: str = MODEL) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": '{}/{action="retrain"}:{alertname="DriftDetected", model="' + model + '"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "retrain-trigger",
+        "groupLabels": {"alertname": "DriftDetected", "model": model},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "DriftDetected",
+                    "model": model,
+                    "version": "1",
+                    "detector": "features",
+                    "action": "retrain",
+                    "reason": "drift",
+                },
+                "annotations": {},
+                "startsAt": "2024-05-01T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus/graph",
+                "fingerprint": "abc123",
+            }
+        ],
+    }
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
+    binaries = _binaries()
+    ports = {name: free_port() for name in ("drift", "trigger", "prometheus", "alertmanager")}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+
+    # The detector the training pipeline would store in the bundle, fitted on the reference.
+    reference = generate_titles(800, seed=1)
+    genres = list(DEFAULT_GENRES)
+    one_hot = np.array(
+        [[1.0 if g in labels else 0.0 for g in genres] for labels in reference["genres"]]
+    )
+    bundle = tmp_path / "bundle"
+    fit_drift_detector(
+        texts_of(reference),
+        one_hot,
+        bundle,
+        genres=genres,
+        reference_skew=skew_feature_values(
+            zip(reference["plot"], reference["reviews"], strict=True)
+        ),
+    )
+    registry_uri = (tmp_path / "registry").resolve().as_uri()
+    launches = tmp_path / "launches.jsonl"
+    fake = tmp_path / "fake_pipeline.py"
+    fake.write_text(FAKE_PIPELINE)
+    token_file = tmp_path / "trigger-token"
+    token_file.write_text(TOKEN + "\n")
+
+    # The repository's rules, with DriftDetected's `for` shortened to the test's time scale.
+    rules = yaml.safe_load((MONITORING / "rules" / "trending.rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "DriftDetected":
+                rule["for"] = "1s"
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    prometheus = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    prometheus["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    prometheus["rule_files"] = [str(tmp_path / "rules.yml")]
+    prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
+        f"127.0.0.1:{ports['alertmanager']}"
+    ]
+    jobs = {"drift": ports["drift"], "trigger": ports["trigger"]}
+    prometheus["scrape_configs"] = [
+        {**job, "static_configs": [{"targets": [f"127.0.0.1:{jobs[job['job_name']]}"]}]}
+        for job in prometheus["scrape_configs"]
+        if job["job_name"] in jobs
+    ]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
+    # The repository's Alertmanager routing, with the test's webhook URL, token file and timers;
+    # repeat_interval 1 s makes Alertmanager itself send duplicate notifications.
+    alertmanager = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    route = alertmanager["route"]["routes"][0]
+    route.update(group_wait="0s", group_interval="1s", repeat_interval="1s")
+    receiver = next(r for r in alertmanager["receivers"] if r["name"] == route["receiver"])
+    webhook = receiver["webhook_configs"][0]
+    webhook["url"] = f"{url['trigger']}/alerts"
+    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
+
+    with ExitStack() as stack:
+        stack.enter_context(
+            running_service(
+                "serving.drift",
+                [
+                    "--bundle",
+                    str(bundle),
+                    "--model-name",
+                    MODEL,
+                    "--window-size",
+                    str(WINDOW),
+                    "--min-window",
+                    "100",
+                    "--interval",
+                    "0.5",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["drift"]),
+                ],
+                f"{url['drift']}/readyz",
+                tmp_path / "drift.log",
+            )
+        )
+        stack.enter_context(
+            running_service(
+                "serving.trigger",
+                [
+                    "--token-file",
+                    str(token_file),
+                    "--registry-uri",
+                    registry_uri,
+                    "--model-name",
+                    MODEL,
+                    "--cooldown-seconds",
+                    "3600",
+                    "--command",
+                    f"{sys.executable} {fake} {launches}",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["trigger"]),
+                ],
+                f"{url['trigger']}/readyz",
+                tmp_path / "trigger.log",
+            )
+        )
+        stack.enter_context(
+            binary_service(
+                [
+                    binaries["prometheus-alertmanager"],
+                    f"--config.file={tmp_path / 'alertmanager.yml'}",
+                    f"--storage.path={tmp_path / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
+                    "--cluster.listen-address=",
+                ],
+                f"{url['alertmanager']}/-/ready",
+                tmp_path / "alertmanager.log",
+            )
+        )
+        stack.enter_context(
+            binary_service(
+                [
+                    binaries["prometheus"],
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                    f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+                ],
+                f"{url['prometheus']}/-/ready",
+                tmp_path / "prometheus.log",
+            )
+        )
+
+        # 1. An unauthenticated or wrongly authenticated webhook call is refused.
+        assert httpx.post(f"{url['trigger']}/alerts", json=webhook_payload()).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token-at-all-000000"}
+        assert (
+            httpx.post(
+                f"{url['trigger']}/alerts", json=webhook_payload(), headers=wrong
+            ).status_code
+            == 401
+        )
+
+        # 2. Traffic like the reference: scored, no drift.
+        send_traffic(url["drift"], generate_titles(WINDOW, seed=21))
+
+        def scored_full_window() -> list[dict[str, Any]]:
+            rows = httpx.get(f"{url['drift']}/drift").json()
+            return [r for r in rows if r["window_size"] == WINDOW and len(r["detectors"]) == 2]
+
+        calm = wait_for("the first full window to be scored", scored_full_window)
+        assert calm[0]["is_drift"] is False, calm
+
+        # 3. Drifted traffic replaces the window: new words, uniform genres, longer plots.
+        drifted = generate_titles(
+            WINDOW,
+            seed=22,
+            drift=DriftKnobs(vocabulary_shift=0.6, genre_prior_shift=1.0, text_length_scale=1.6),
+        )
+        send_traffic(url["drift"], drifted)
+        wait_for(
+            "the drift service to flag drift",
+            lambda: (
+                _metric(
+                    httpx.get(f"{url['drift']}/metrics").text,
+                    "trending_drift_is_drift",
+                    version="1",
+                    detector="features",
+                )
+                == 1.0
+            ),
+        )
+
+        # 4. Prometheus fires the repository's DriftDetected alert.
+        def firing() -> list[dict[str, Any]]:
+            alerts = httpx.get(f"{url['prometheus']}/api/v1/alerts").json()["data"]["alerts"]
+            return [
+                a
+                for a in alerts
+                if a["labels"]["alertname"] == "DriftDetected" and a["state"] == "firing"
+            ]
+
+        fired = wait_for("Prometheus to fire DriftDetected", firing)
+        assert fired[0]["labels"]["action"] == "retrain" and fired[0]["labels"]["model"] == MODEL
+
+        # 5. Alertmanager calls the trigger, which launches the (fake) continuous-training run.
+        wait_for("the trigger to launch a run", lambda: launches.exists() and launches.read_text())
+
+        # 6. A storm of duplicates: ours in parallel, plus Alertmanager's own repeats.
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.post(
+                        f"{url['trigger']}/alerts", json=webhook_payload(), headers=auth, timeout=30
+                    ),
+                    range(16),
+                )
+            )
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+        assert {a.json()["decisions"][0]["status"] for a in answers} == {"suppressed"}
+        wait_for(
+            "Alertmanager to repeat its notification",
+            lambda: (
+                (
+                    _metric(
+                        httpx.get(f"{url['trigger']}/metrics").text,
+                        "trending_retrain_webhook_total",
+                        code="200",
+                    )
+                    or 0
+                )
+                >= 16 + 3
+            ),
+        )
+
+        # Exactly one launch, and the registry's event log tells the story.
+        lines = [json.loads(line) for line in launches.read_text().splitlines()]
+        assert len(lines) == 1, lines
+        assert lines[0]["argv"] == ["--reason", "drift", "--window", "drift_selected"]
+        assert lines[0]["model"] == MODEL
+        events = Registry.from_uri(registry_uri, MODEL).events()
+        story = [(e.kind, e.reason) for e in events]
+        assert story == [("retrain_requested", "drift"), ("retrain_started", "drift")], story
+        started = events[-1]
+        assert started.details["run_id"] == lines[0]["run_id"]
+        assert started.details["window"] == "drift_selected"
+        assert events[0].details["evidence"]["alertname"] == "DriftDetected"
+        runs = _metric(
+            httpx.get(f"{url['trigger']}/metrics").text,
+            "trending_retrain_runs_total",
+            model=MODEL,
+            reason="drift",
+        )
+        assert runs == 1.0
