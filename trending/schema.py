@@ -237,6 +237,13 @@ def _genre_shares(titles: pd.DataFrame) -> pd.Series:
     return counts / len(titles)
 
 
+def _shifted(a: float, n_a: int, b: float, n_b: int, min_shift: float) -> bool:
+    """A share moved by more than ``min_shift`` and by more than sampling noise (|z| > 3)."""
+    pooled = (a * n_a + b * n_b) / (n_a + n_b)
+    noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n_a + 1 / n_b))
+    return abs(b - a) > min_shift and abs(b - a) > 3 * noise
+
+
 def distribution_warnings(
     current: pd.DataFrame,
     previous: pd.DataFrame,
@@ -248,7 +255,9 @@ def distribution_warnings(
     """Compare a validated batch with the previous snapshot; return readable warnings.
 
     These are a report for a human (or an alert), not row rejections: data may drift for good
-    reasons, but nobody should learn about it from a worse model.
+    reasons, but nobody should learn about it from a worse model. A share is reported when it
+    moved by more than the threshold and by more than sampling noise (two-proportion |z| > 3),
+    so a re-sample of the same distribution stays quiet.
 
     Args:
         current: The accepted rows of this batch.
@@ -263,16 +272,17 @@ def distribution_warnings(
     if current.empty or previous.empty:
         return []
     warnings: list[str] = []
+    n_now, n_before = len(current), len(previous)
     now, before = _genre_shares(current), _genre_shares(previous)
     for genre in sorted(set(now.index) | set(before.index)):
         a, b = float(before.get(genre, 0.0)), float(now.get(genre, 0.0))
-        if abs(b - a) > genre_share_shift:
+        if _shifted(a, n_before, b, n_now, genre_share_shift):
             warnings.append(
                 f"genre prior: {genre} on {b:.1%} of titles (previous snapshot {a:.1%})"
             )
     unlabeled_now = float((current["genres"].map(len) == 0).mean())
     unlabeled_before = float((previous["genres"].map(len) == 0).mean())
-    if abs(unlabeled_now - unlabeled_before) > genre_share_shift:
+    if _shifted(unlabeled_before, n_before, unlabeled_now, n_now, genre_share_shift):
         warnings.append(
             f"unlabeled titles: {unlabeled_now:.1%} (previous snapshot {unlabeled_before:.1%})"
         )
@@ -285,6 +295,6 @@ def distribution_warnings(
         )
     tv_now = float((current["kind"] == "tv").mean())
     tv_before = float((previous["kind"] == "tv").mean())
-    if abs(tv_now - tv_before) > kind_share_shift:
+    if _shifted(tv_before, n_before, tv_now, n_now, kind_share_shift):
         warnings.append(f"kinds: {tv_now:.1%} TV shows (previous snapshot {tv_before:.1%})")
     return warnings

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 API_KEY = "test-key-0123456789abcdef"
+BAD_KEY = "Invalid API key: You must be granted a valid key."
+NOT_FOUND = "The resource you requested could not be found."
 MOVIE_GENRES = {28: "Action", 12: "Adventure", 35: "Comedy", 18: "Drama", 878: "Science Fiction"}
 TV_GENRES = {
     10759: "Action & Adventure",
@@ -186,8 +188,7 @@ class FakeTmdb:
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
-        not_found = (404, {"success": False, "status_code": 34,
-                           "status_message": "The resource you requested could not be found."})  # fmt: skip
+        not_found = (404, {"success": False, "status_code": 34, "status_message": NOT_FOUND})
         if len(parts) == 3 and parts[1] == "discover" and parts[2] in self.titles:
             kind = parts[2]
             listed = [
@@ -223,7 +224,7 @@ class FakeTmdb:
                             "url": "https://example.org",
                         }
                         for i, text in enumerate(texts)
-                    ],  # fmt: skip
+                    ],
                     "total_pages": 1,
                     "total_results": len(texts),
                 }
@@ -256,8 +257,7 @@ class FakeTmdb:
                     "Bearer "
                 )
                 if key != API_KEY:
-                    body = {"status_code": 7, "success": False,
-                            "status_message": "Invalid API key: You must be granted a valid key."}  # fmt: skip
+                    body = {"status_code": 7, "success": False, "status_message": BAD_KEY}
                     self._send(401, json.dumps(body).encode())
                     return
                 if fault is not None:

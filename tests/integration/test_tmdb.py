@@ -210,5 +210,5 @@ def test_v4_token_is_sent_as_bearer_never_in_the_url(fake, clock):
     client = TmdbClient(token, base_url=fake.base_url, sleep=clock.sleep, clock=clock)
     with pytest.raises(TmdbAuthError):
         client.get("/movie/603")
-    path, query, headers = fake.requests[-1]
+    _, query, headers = fake.requests[-1]
     assert headers["Authorization"] == f"Bearer {token}" and "api_key" not in query
