@@ -105,6 +105,7 @@ def test_monitor_keeps_at_most_max_versions(scipy_detector) -> None:
     assert loads == ["1", "2", "3", "1"]  # version 1 was evicted, then loaded again
 
 
+@pytest.mark.slow  # trains the shared session bundle when run alone
 def test_add_drift_detector_updates_the_manifest(
     trained_bundle: Path, tmp_path: Path, titles
 ) -> None:
@@ -131,6 +132,7 @@ def test_missing_detector_and_bad_inputs_say_what_to_do(tmp_path: Path, referenc
         )  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # imports torch through alibi-detect
 @pytest.mark.skipif(
     importlib.util.find_spec("alibi_detect") is None, reason="alibi-detect not installed"
 )
