@@ -147,11 +147,17 @@ class DriftService:
             raise BadEventError(
                 f"ce-type {kind!r} is not scored: send {REQUEST_TYPE} or {RESPONSE_TYPE}"
             )
-        version = event.get("modelversion") or self.default_version
+        # ce-modelversion, or ce-modelid "<name>:<version>" (trending.payload_log), or the default.
+        model_id = str(event.get("modelid") or "")
+        version = (
+            event.get("modelversion")
+            or (model_id.rsplit(":", 1)[1] if ":" in model_id else None)
+            or self.default_version
+        )
         if not version:
             raise BadEventError(
-                "ce-modelversion is missing and no default version is configured: the payload "
-                "logger must send the served model version"
+                "no model version: send ce-modelversion or ce-modelid <name>:<version> (the "
+                "payload logger), or start the service with --default-version"
             )
         data = event.data
         if isinstance(data, bytes | str):
