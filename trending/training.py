@@ -1,8 +1,17 @@
-"""Train a model family on labelled features and write a model bundle."""
+"""Train model families on labelled titles, write bundles, and evaluate candidates.
+
+``train_bundle`` fits one family and writes a bundle (thresholds tuned on a validation split of
+the training rows, never on test). ``evaluate_candidate`` turns a bundle plus the test rows into
+an ``EvaluationReport`` (metrics, slices, calibration, robustness, plots). ``train_candidates``
+trains the challengers (XGBoost, BERT) and the baselines (prior, linear) on the same rows, so the
+gate and ``choose_champion`` compare like with like.
+"""
 
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +19,21 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trending.bundle import BundleManifest, write_manifest
-from trending.evaluation import apply_thresholds, classification_metrics, tune_thresholds
+from trending.evaluation import (
+    EvaluationReport,
+    apply_thresholds,
+    build_report,
+    classification_metrics,
+    tune_thresholds,
+    write_plots,
+)
 from trending.features import texts_of
 from trending.genres import GenreVocabulary
 from trending.models.base import model_family
 
 MIN_TRAINING_ROWS = 20
+CHALLENGER_FAMILIES = ("xgboost", "bert")
+BASELINE_FAMILIES = ("prior", "linear")
 
 
 def code_version() -> str:
@@ -47,6 +65,17 @@ def split_labelled(
     return train.reset_index(drop=True), held_out.reset_index(drop=True)
 
 
+def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a ``reviews`` column (empty lists when absent, e.g. plot-only data sets)."""
+    if "plot" not in frame:
+        raise ValueError(
+            f"rows need a 'plot' column to build model input; got {list(frame.columns)}"
+        )
+    if "reviews" in frame:
+        return frame
+    return frame.assign(reviews=[[] for _ in range(len(frame))])
+
+
 def train_bundle(
     train: pd.DataFrame,
     output_dir: Path,
@@ -60,12 +89,15 @@ def train_bundle(
     """Fit ``family`` on ``train``, tune thresholds on a validation split, write the bundle.
 
     The model is fitted on 80 % of ``train``; per-genre thresholds are tuned on the other 20 %.
-    The bundle's metrics hold the validation scores; test metrics are added by ``evaluate_bundle``.
+    The bundle's metrics hold the validation scores and the training wall time; test metrics are
+    added by ``evaluate_bundle``.
     """
     vocabulary = vocabulary or GenreVocabulary()
-    fit_part, valid_part = split_labelled(train, test_size=0.2, seed=seed)
-    model = model_family(family)(**(params or {}))
+    fit_part, valid_part = split_labelled(with_text_columns(train), test_size=0.2, seed=seed)
+    model = model_family(family)(**{"seed": seed, **(params or {})})
+    started = time.perf_counter()
     model.fit(texts_of(fit_part), vocabulary.encode(fit_part["genres"]))
+    train_seconds = time.perf_counter() - started
     y_valid = vocabulary.encode(valid_part["genres"])
     valid_scores = model.predict_proba(texts_of(valid_part))
     thresholds = tune_thresholds(y_valid, valid_scores)
@@ -80,7 +112,7 @@ def train_bundle(
             genres=list(vocabulary.genres),
             thresholds=thresholds,
             featurizer=featurizer,
-            metrics={"validation": valid_metrics},
+            metrics={"validation": valid_metrics, "train_seconds": round(train_seconds, 3)},
             data_snapshot_id=data_snapshot_id,
             code_version=code_version(),
             params={**getattr(model, "params", {}), "seed": seed, "train_rows": len(fit_part)},
@@ -88,12 +120,63 @@ def train_bundle(
     )
 
 
+def train_candidates(
+    train: pd.DataFrame,
+    output_root: Path,
+    *,
+    families: Sequence[str] = (*CHALLENGER_FAMILIES, *BASELINE_FAMILIES),
+    params: Mapping[str, dict[str, Any]] | None = None,
+    vocabulary: GenreVocabulary | None = None,
+    data_snapshot_id: str | None = None,
+    seed: int = 7,
+) -> dict[str, Path]:
+    """Train every family on the same rows into ``output_root/<family>``.
+
+    Args:
+        train: Labelled training rows.
+        output_root: Parent folder; one bundle folder per family is created in it.
+        families: Families to train; the default is both challengers and both baselines.
+        params: Parameters per family, e.g. ``{"bert": {"epochs": 1}}``.
+        vocabulary: Genre vocabulary (default: the 19 TMDb genres).
+        data_snapshot_id: Recorded in every manifest.
+        seed: The same seed for every family (same validation split for thresholds).
+
+    Returns:
+        Bundle folder per family.
+    """
+    params = params or {}
+    unknown = set(params) - set(families)
+    if unknown:
+        raise ValueError(f"params given for families that are not trained: {sorted(unknown)}")
+    bundles = {}
+    for family in families:
+        directory = Path(output_root) / family
+        train_bundle(
+            train,
+            directory,
+            family=family,
+            vocabulary=vocabulary,
+            params=params.get(family),
+            data_snapshot_id=data_snapshot_id,
+            seed=seed,
+        )
+        bundles[family] = directory
+    return bundles
+
+
 def score_predictor_on(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Metrics of a loaded ``GenrePredictor`` on labelled rows."""
     vocabulary = GenreVocabulary(predictor.genres)
     y_true = vocabulary.encode(frame["genres"])
-    scores = predictor.scores(texts_of(frame))
+    scores = predictor.scores(texts_of(with_text_columns(frame)))
     return classification_metrics(y_true, apply_thresholds(scores, predictor.manifest.thresholds))
+
+
+def _labelled_rows(test: pd.DataFrame) -> pd.DataFrame:
+    labelled = test[test["genres"].map(len) > 0].reset_index(drop=True)
+    if labelled.empty:
+        raise ValueError("the test split has no labelled rows: nothing to evaluate on")
+    return with_text_columns(labelled)
 
 
 def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
@@ -101,11 +184,73 @@ def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
     from trending.models.predictor import GenrePredictor
 
     predictor = GenrePredictor.from_bundle(bundle_dir)
-    labelled = test[test["genres"].map(len) > 0]
-    if labelled.empty:
-        raise ValueError("the test split has no labelled rows: nothing to evaluate on")
+    labelled = _labelled_rows(test)
     metrics = {**predictor.manifest.metrics, "test": score_predictor_on(predictor, labelled)}
-    return write_manifest(Path(bundle_dir), predictor.manifest.model_copy(update={"metrics": metrics}))
+    return write_manifest(
+        Path(bundle_dir), predictor.manifest.model_copy(update={"metrics": metrics})
+    )
 
 
+def evaluate_candidate(
+    bundle_dir: Path,
+    test: pd.DataFrame,
+    *,
+    out_dir: Path | None = None,
+    robustness: bool = True,
+    robustness_cases: int = 200,
+    min_slice_support: int = 1,
+    seed: int = 7,
+) -> EvaluationReport:
+    """Evaluate a bundle on the test rows: metrics, slices, calibration, robustness, plots.
 
+    Args:
+        bundle_dir: The candidate's bundle.
+        test: Held-out labelled rows (the same for every candidate).
+        out_dir: When given, the report (``report.json``) and its PNG plots are written here.
+        robustness: Run the behavioural checks (trending.robustness).
+        robustness_cases: At most this many test texts go through each behavioural check.
+        min_slice_support: Slices with fewer rows are left out of the report.
+        seed: Seed of the robustness sample and perturbations.
+
+    Returns:
+        The report (also written to ``out_dir/report.json`` when ``out_dir`` is given).
+    """
+    from trending.models.predictor import GenrePredictor
+    from trending.robustness import run_robustness
+
+    predictor = GenrePredictor.from_bundle(bundle_dir)
+    manifest = predictor.manifest
+    labelled = _labelled_rows(test)
+    vocabulary = GenreVocabulary(manifest.genres)
+    texts = texts_of(labelled)
+    behaviour = (
+        run_robustness(
+            texts,
+            predictor.scores,
+            genres=manifest.genres,
+            thresholds=manifest.thresholds,
+            max_cases=robustness_cases,
+            seed=seed,
+        )
+        if robustness
+        else None
+    )
+    report = build_report(
+        model_family=manifest.model_family,
+        genres=manifest.genres,
+        thresholds=manifest.thresholds,
+        frame=labelled,
+        y_true=vocabulary.encode(labelled["genres"]),
+        scores=predictor.scores(texts),
+        robustness=behaviour,
+        min_slice_support=min_slice_support,
+        bundle_dir=str(bundle_dir),
+        data_snapshot_id=manifest.data_snapshot_id,
+        code_version=manifest.code_version,
+        train_seconds=manifest.metrics.get("train_seconds"),
+    )
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        report = report.model_copy(update={"plots": write_plots(report, out_dir)})
+        report.write(out_dir / "report.json")
+    return report

@@ -16,7 +16,7 @@ def test_manifest_records_what_serving_and_audit_need(trained_bundle):
     assert manifest.model_family == "xgboost"
     assert len(manifest.genres) == len(manifest.thresholds) == 19
     assert manifest.data_snapshot_id == "snap-test"
-    assert set(manifest.files) == {"model/vectorizer.joblib", "model/booster.json"}
+    assert set(manifest.files) == {"model/stack.joblib", "model/booster.json"}
     assert 0.0 <= manifest.metrics["validation"]["micro_f1"] <= 1.0
 
 
@@ -25,7 +25,11 @@ def test_predictor_finds_the_obvious_genre(trained_bundle):
     [horror, crime] = predictor.predict_titles(
         [
             ("A haunted house, a possessed demon, a curse and a night of terror and blood.", []),
-            ("A detective and the police chase a gangster after a heist, a robbery and a murder.", []),
+            (
+                "A detective and the police chase a gangster after a heist,"
+                " a robbery and a murder.",
+                [],
+            ),
         ]
     )
     assert set(horror.scores) == set(predictor.genres)
@@ -39,15 +43,15 @@ def test_corrupt_file_is_refused(trained_bundle, tmp_path):
     shutil.copytree(trained_bundle, copy)
     with open(copy / "model" / "booster.json", "a") as f:
         f.write(" ")
-    with pytest.raises(BundleError, match="checksum of model/booster.json"):
+    with pytest.raises(BundleError, match=r"checksum of model/booster\.json"):
         GenrePredictor.from_bundle(copy)
 
 
 def test_missing_file_and_bad_manifest_are_refused(trained_bundle, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(trained_bundle, copy)
-    (copy / "model" / "vectorizer.joblib").unlink()
-    with pytest.raises(BundleError, match="vectorizer.joblib is missing"):
+    (copy / "model" / "stack.joblib").unlink()
+    with pytest.raises(BundleError, match=r"stack\.joblib is missing"):
         verify_bundle(copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["thresholds"] = manifest["thresholds"][:-1]

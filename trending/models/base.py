@@ -12,6 +12,9 @@ import numpy as np
 # family name -> "module:Class"; imported lazily so serving XGBoost never imports torch.
 FAMILIES: dict[str, str] = {
     "xgboost": "trending.models.xgboost:XGBoostGenreModel",
+    "bert": "trending.models.bert:BertGenreModel",
+    "linear": "trending.models.linear:LinearGenreModel",
+    "prior": "trending.models.prior:PriorGenreModel",
 }
 
 
@@ -29,7 +32,7 @@ class GenreModel(Protocol):
         ...
 
     def save(self, directory: Path) -> dict[str, Any]:
-        """Write the model files into ``directory``; return the featurizer config for the manifest."""
+        """Write the model files into ``directory``; return the featurizer config."""
         ...
 
     @classmethod
@@ -43,7 +46,9 @@ def model_family(name: str) -> type[GenreModel]:
     try:
         module_name, class_name = FAMILIES[name].split(":")
     except KeyError:
-        raise ValueError(f"unknown model family {name!r}: choose one of {sorted(FAMILIES)}") from None
+        raise ValueError(
+            f"unknown model family {name!r}: choose one of {sorted(FAMILIES)}"
+        ) from None
     return getattr(importlib.import_module(module_name), class_name)
 
 

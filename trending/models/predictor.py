@@ -48,9 +48,7 @@ class GenrePredictor:
         """Raw per-genre scores for model input texts."""
         return self.model.predict_proba(list(texts))
 
-    def predict_titles(
-        self, titles: Sequence[tuple[str, Sequence[str]]]
-    ) -> list[GenrePrediction]:
+    def predict_titles(self, titles: Sequence[tuple[str, Sequence[str]]]) -> list[GenrePrediction]:
         """Predict for (plot, reviews) pairs."""
         texts = [model_input_text(plot, reviews) for plot, reviews in titles]
         scores = self.scores(texts)

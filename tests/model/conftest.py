@@ -1,0 +1,54 @@
+"""Model-test fixtures: candidates trained once per session on synthetic titles, report builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trending.evaluation import EvaluationReport
+from trending.training import evaluate_candidate, split_labelled, train_candidates
+
+# Small and quick; enough signal on synthetic data.
+# tests/conftest.py FAST_XGBOOST plus switches that shrink the stacked model further.
+TEST_XGBOOST = {
+    "n_estimators": 25,
+    "max_depth": 3,
+    "max_features": 2000,
+    "char_features": 0,
+    "stack_folds": 3,
+    "select_k": 300,
+}
+
+
+@pytest.fixture(scope="session")
+def split(titles) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) of the session's synthetic titles."""
+    return split_labelled(titles, test_size=0.25, seed=5)
+
+
+@pytest.fixture(scope="session")
+def candidates(tmp_path_factory: pytest.TempPathFactory, split) -> dict[str, Path]:
+    """XGBoost and both baselines trained on the same rows."""
+    train, _ = split
+    return train_candidates(
+        train,
+        tmp_path_factory.mktemp("candidates"),
+        families=("xgboost", "linear", "prior"),
+        params={"xgboost": TEST_XGBOOST},
+        data_snapshot_id="snap-test",
+    )
+
+
+@pytest.fixture(scope="session")
+def reports(
+    tmp_path_factory: pytest.TempPathFactory, candidates, split
+) -> dict[str, EvaluationReport]:
+    """Every candidate evaluated on the same test rows, plots written."""
+    _, test = split
+    out = tmp_path_factory.mktemp("reports")
+    return {
+        family: evaluate_candidate(bundle, test, out_dir=out / family, robustness_cases=60)
+        for family, bundle in candidates.items()
+    }

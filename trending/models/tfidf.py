@@ -1,0 +1,109 @@
+"""TF-IDF featurizers and one-vs-rest logistic scorers shared by the linear and XGBoost families.
+
+Nothing here imports torch: serving a TF-IDF family stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+
+class TextTfidf:
+    """Word n-gram TF-IDF, optionally stacked with character n-gram TF-IDF (sublinear tf)."""
+
+    def __init__(self, *, max_features: int, ngram_max: int = 2, char_features: int = 0) -> None:
+        self.word = TfidfVectorizer(
+            max_features=max_features,
+            ngram_range=(1, ngram_max),
+            sublinear_tf=True,
+            min_df=2,
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
+        self.char = (
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=(2, 5),
+                max_features=char_features,
+                sublinear_tf=True,
+                min_df=3,
+                strip_accents="unicode",
+                dtype=np.float32,
+            )
+            if char_features
+            else None
+        )
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Fit the vocabularies and return the matrix."""
+        parts = [self.word.fit_transform(texts)]
+        if self.char is not None:
+            parts.append(self.char.fit_transform(texts))
+        return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The matrix of new texts."""
+        parts = [self.word.transform(texts)]
+        if self.char is not None:
+            parts.append(self.char.transform(texts))
+        return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    def config(self) -> dict[str, Any]:
+        """Featurizer description for the bundle manifest."""
+        return {
+            "type": "tfidf",
+            "word_ngram_max": self.word.ngram_range[1],
+            "max_features": self.word.max_features,
+            "char_features": self.char.max_features if self.char is not None else 0,
+        }
+
+
+class OneVsRestLogistic:
+    """One binary logistic regression per genre (liblinear, balanced class weights).
+
+    A genre with a single class in the training labels gets a constant score (its base rate)
+    instead of a fitted model, so tiny or skewed training sets still train.
+    """
+
+    def __init__(self, *, c: float = 4.0, balanced: bool = True, seed: int = 7) -> None:
+        self.c = c
+        self.balanced = balanced
+        self.seed = seed
+        self.models: list[LogisticRegression | float] = []
+
+    def fit(self, matrix: sp.spmatrix, labels: np.ndarray) -> OneVsRestLogistic:
+        """Fit one model per label column."""
+        labels = np.asarray(labels)
+        self.models = []
+        for g in range(labels.shape[1]):
+            column = labels[:, g]
+            if column.min() == column.max():
+                self.models.append(float(column.mean()))
+                continue
+            model = LogisticRegression(
+                C=self.c,
+                solver="liblinear",
+                class_weight="balanced" if self.balanced else None,
+                random_state=self.seed,
+            )
+            self.models.append(model.fit(matrix, column))
+        return self
+
+    def predict_proba(self, matrix: sp.spmatrix) -> np.ndarray:
+        """Per-genre probabilities, shape (rows, genres)."""
+        if not self.models:
+            raise RuntimeError("the logistic scorer is not trained: call fit() first")
+        rows = matrix.shape[0]
+        columns = [
+            np.full(rows, m, dtype=np.float32)
+            if isinstance(m, float)
+            else m.predict_proba(matrix)[:, 1].astype(np.float32)
+            for m in self.models
+        ]
+        return np.column_stack(columns)
