@@ -13,7 +13,7 @@ BUILD ?= build
 DEB_PACKAGES ?= prometheus prometheus-alertmanager
 DEB_COMMANDS ?= prometheus prometheus-alertmanager promtool
 
-.PHONY: help venv system-deps demo test lint format compile bench clean
+.PHONY: help venv system-deps demo test lint format compile bench clean cluster-up cluster-down e2e
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,15 @@ compile: venv ## Compile every pipeline into $(BUILD)/pipelines
 
 bench: venv ## Run the benchmarks; results go to benchmarks/results/
 	$(BIN)/python -m benchmarks
+
+cluster-up: ## Create the kind cluster (KServe, KFP, Prometheus Operator) and deploy with skaffold
+	hack/cluster-up.sh
+
+cluster-down: ## Delete the kind cluster
+	hack/cluster-down.sh
+
+e2e: venv ## Run the cluster tests against the current kind cluster
+	$(BIN)/pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf $(BUILD) .trending .pytest_cache

@@ -1,7 +1,7 @@
-"""Component: score a bundle on the held-out split and record the metrics in it."""
+"""Component: evaluate a candidate on the held-out split (metrics, slices, calibration, robustness)."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.image import COMPONENT_IMAGE
 
@@ -10,29 +10,32 @@ from components.image import COMPONENT_IMAGE
 def evaluate(
     bundle: Input[Model],
     test: Input[Dataset],
-    evaluated: Output[Model],
+    report: Output[Artifact],
     metrics: Output[Metrics],
+    robustness: bool = True,
 ) -> float:
-    """Copy the bundle, add its test metrics to the manifest, and log them for the KFP UI.
+    """Write the evaluation report (report.json + PNG plots) and log headline metrics.
 
     Args:
-        bundle: The trained bundle.
-        test: Held-out rows.
-        evaluated: The bundle with test metrics in its manifest.
-        metrics: Test metrics for the KFP UI.
+        bundle: The candidate bundle.
+        test: Held-out labelled rows, the same for every candidate.
+        report: Folder with report.json and the plots.
+        metrics: Overall metrics for the KFP UI.
+        robustness: Run the behavioural checks (typos, names, directional).
 
     Returns:
         The test micro-F1.
     """
-    import shutil
     from pathlib import Path
 
     import pandas as pd
 
-    from trending.training import evaluate_bundle
+    from trending.training import evaluate_candidate
 
-    shutil.copytree(bundle.path, evaluated.path)
-    manifest = evaluate_bundle(Path(evaluated.path), pd.read_parquet(test.path))
-    for name, value in manifest.metrics["test"].items():
+    result = evaluate_candidate(
+        Path(bundle.path), pd.read_parquet(test.path), out_dir=Path(report.path), robustness=robustness
+    )
+    for name, value in result.overall.items():
         metrics.log_metric(name, value)
-    return float(manifest.metrics["test"]["micro_f1"])
+    report.metadata["family"] = result.model_family
+    return float(result.overall["micro_f1"])

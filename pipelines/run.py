@@ -33,11 +33,12 @@ def compile_pipeline(name: str, output_dir: Path, image: str) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{name}.yaml"
     compiler.Compiler().compile(pipeline_named(name), str(path))
-    spec = yaml.safe_load(path.read_text())
+    # Document 1 is the pipeline spec; document 2 (when present) the Kubernetes platform spec.
+    spec, *platform = yaml.safe_load_all(path.read_text())
     for executor in spec["deploymentSpec"]["executors"].values():
         if executor.get("container", {}).get("image") == COMPONENT_IMAGE:
             executor["container"]["image"] = image
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))
     return path
 
 
