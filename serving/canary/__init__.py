@@ -1,0 +1,1 @@
+"""Canary controller: steps traffic, measures, promotes or rolls back (``-m serving.canary``)."""

@@ -1,0 +1,1 @@
+"""Local traffic router: stable/canary split, shadow copies, per-version Prometheus metrics."""
