@@ -1,0 +1,170 @@
+"""Serving metrics (Prometheus): the names the Helm chart's rules and the canary controller read.
+
+The metric names and labels are a contract; change them only together with
+``charts/trending/files/trending.rules.yml``, the dashboards and the canary controller.
+
+- ``trending_requests_total{model,version,protocol,code}``: every inference request; ``code`` is
+  the HTTP status (gRPC status codes are mapped to their HTTP equivalents), ``protocol`` is
+  ``v1``, ``v2`` or ``grpc-v2``.
+- ``trending_request_duration_seconds{model,version}``: request latency as the server sees it.
+- ``trending_predictions_total{model,version,genre}``: genres predicted (above threshold).
+- ``trending_prediction_score{model,version,genre}``: score distribution per genre.
+- ``trending_instances_per_request{model,version}``: batch size as the client sent it.
+- ``trending_input_chars{model,version}``: characters of model input text per instance.
+- ``trending_errors_total{model,version,kind}``: failed requests by kind.
+- ``trending_payload_log_dropped_total{model,version}``: payload-log events not delivered.
+
+Nothing registers at import: build one ``ServingMetrics`` per process (in ``main``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.012, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+INSTANCE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+CHAR_BUCKETS = (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600)
+
+# gRPC status name -> the HTTP status reported in the ``code`` label.
+GRPC_TO_HTTP = {
+    "OK": 200,
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 413,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+class ServingMetrics:
+    """The serving metrics of one model version, bound to its labels.
+
+    Args:
+        model: The model name (``model`` label).
+        version: The served version (``version`` label).
+        genres: The genre vocabulary, in score column order.
+        registry: Where to register; the default is the process registry that KServe's
+            ``/metrics`` exports. Tests pass a fresh ``CollectorRegistry``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        genres: Sequence[str],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self.model, self.version, self.genres = model, version, list(genres)
+        labels = ("model", "version")
+        self.requests = Counter(
+            "trending_requests_total",
+            "Inference requests by protocol and HTTP status code.",
+            (*labels, "protocol", "code"),
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "trending_request_duration_seconds",
+            "Inference request latency in the server.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.predictions = Counter(
+            "trending_predictions_total",
+            "Genres predicted above their threshold.",
+            (*labels, "genre"),
+            registry=registry,
+        )
+        self.scores = Histogram(
+            "trending_prediction_score",
+            "Predicted score per genre.",
+            (*labels, "genre"),
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.instances = Histogram(
+            "trending_instances_per_request",
+            "Instances (titles) per inference request.",
+            labels,
+            buckets=INSTANCE_BUCKETS,
+            registry=registry,
+        )
+        self.input_chars = Histogram(
+            "trending_input_chars",
+            "Characters of model input text per instance.",
+            labels,
+            buckets=CHAR_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "trending_errors_total",
+            "Failed inference requests by kind.",
+            (*labels, "kind"),
+            registry=registry,
+        )
+        self.payload_log_dropped = Counter(
+            "trending_payload_log_dropped_total",
+            "Payload-log events dropped (queue full or sink unreachable).",
+            labels,
+            registry=registry,
+        )
+        # Children bound once: a labels() lookup per observation costs more than the observation.
+        self._duration = self.duration.labels(model, version)
+        self._instances = self.instances.labels(model, version)
+        self._input_chars = self.input_chars.labels(model, version)
+        self._dropped = self.payload_log_dropped.labels(model, version)
+        self._predicted = [self.predictions.labels(model, version, g) for g in self.genres]
+        self._scores = [self.scores.labels(model, version, g) for g in self.genres]
+        self._requests: dict[tuple[str, str], Counter] = {}
+
+    def record_request(self, protocol: str, code: int | str, seconds: float) -> None:
+        """Count one finished request and its latency."""
+        key = (protocol, str(code))
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(self.model, self.version, *key)
+        child.inc()
+        self._duration.observe(seconds)
+
+    def record_error(self, kind: str) -> None:
+        """Count one failed request of ``kind`` (e.g. ``invalid_input``, ``internal``)."""
+        self.errors.labels(self.model, self.version, kind).inc()
+
+    def record_payload_log_dropped(self, count: int = 1) -> None:
+        """Count payload-log events that were not delivered."""
+        self._dropped.inc(count)
+
+    def record_batch(
+        self, scores: np.ndarray, chosen: np.ndarray, input_chars: Sequence[int]
+    ) -> None:
+        """Record one request's predictions.
+
+        Args:
+            scores: Scores, shape (instances, genres), columns in ``genres`` order.
+            chosen: Multi-hot predictions of the same shape.
+            input_chars: Characters of model input text per instance.
+        """
+        self._instances.observe(len(input_chars))
+        for chars in input_chars:
+            self._input_chars.observe(chars)
+        for g, count in enumerate(np.asarray(chosen).sum(axis=0).tolist()):
+            if count:
+                self._predicted[g].inc(count)
+        for g, column in enumerate(np.asarray(scores).T.tolist()):
+            histogram = self._scores[g]
+            for value in column:
+                histogram.observe(value)
+
+
+def grpc_code_to_http(status_name: str) -> int:
+    """The HTTP status reported for a gRPC status name (500 for anything unmapped)."""
+    return GRPC_TO_HTTP.get(status_name, 500)
