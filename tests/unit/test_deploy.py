@@ -3,10 +3,10 @@ the Kubernetes schemas; canary fields a mode would ignore are refused, by render
 
 from __future__ import annotations
 
-import kubernetes_validate
-import pytest
 import kserve.models as kserve_models
 import kubernetes.client.models as k8s_models
+import kubernetes_validate
+import pytest
 
 from serving.canary.actuators import KServeActuator
 from trending.deploy import (
