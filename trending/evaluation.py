@@ -182,8 +182,18 @@ class EvaluationReport(BaseModel):
 
     @classmethod
     def read(cls, path: Path) -> EvaluationReport:
-        """Read a report written by ``write``."""
-        return cls.model_validate_json(Path(path).read_text())
+        """Read a report written by ``write``.
+
+        Plot paths that no longer exist (the folder was copied, e.g. between pipeline steps) are
+        looked up by file name next to the report.
+        """
+        path = Path(path)
+        report = cls.model_validate_json(path.read_text())
+        plots = {
+            name: plot if Path(plot).is_file() else str(path.parent / Path(plot).name)
+            for name, plot in report.plots.items()
+        }
+        return report.model_copy(update={"plots": plots})
 
 
 # ---- metric pieces ----------------------------------------------------------------------------

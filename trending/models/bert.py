@@ -109,7 +109,7 @@ class BertGenreModel:
                 local_files_only=True,
                 **extra,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not a folder and not a hub id
             raise FileNotFoundError(
                 f"cannot load a BERT model from {path!s} without the network: give params "
                 f"model_path a local Hugging Face model folder (config.json, tokenizer, weights) "

@@ -1,0 +1,46 @@
+"""BERT fine-tuning on tiny data: trains a few steps, predicts, round-trips through a bundle.
+
+Uses the packaged all-MiniLM-L6-v2 weights (no network).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from trending.bundle import read_manifest
+from trending.models import GenrePredictor
+from trending.models.base import model_family
+from trending.training import train_bundle
+
+TINY_BERT = {"max_length": 32, "epochs": 2, "batch_size": 16, "max_steps": 4, "threads": 2}
+
+
+@pytest.mark.slow
+def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = titles.iloc[:80]
+    manifest = train_bundle(rows, tmp_path / "bert", family="bert", params=TINY_BERT, seed=3)
+    assert manifest.model_family == "bert"
+    assert manifest.params["steps_run"] == 4  # max_steps caps training
+    assert {"model/model.safetensors", "model/tokenizer.json", "model/config.json"} <= set(
+        manifest.files
+    )
+    assert manifest.featurizer["max_length"] == 32
+
+    predictor = GenrePredictor.from_bundle(tmp_path / "bert")
+    [prediction] = predictor.predict_titles([("A haunted house and a demon.", [])])
+    assert set(prediction.scores) == set(predictor.genres)
+    texts = list(rows["plot"][:4])
+    reloaded = model_family("bert").load(tmp_path / "bert" / "model")
+    np.testing.assert_allclose(reloaded.predict_proba(texts), predictor.scores(texts), atol=1e-6)
+    assert read_manifest(tmp_path / "bert").genres == predictor.genres
+
+
+def test_bert_refuses_a_model_path_it_cannot_load_offline(tmp_path, titles):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = model_family("bert")(model_path=str(tmp_path / "no-such-model"))
+    with pytest.raises(FileNotFoundError, match="local Hugging Face model folder"):
+        model.fit(list(titles["plot"][:12]), np.zeros((12, 19), dtype=np.int8))
