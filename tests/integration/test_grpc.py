@@ -1,0 +1,84 @@
+"""The predictor over Open Inference Protocol V2 gRPC, through KServe's own gRPC client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+
+from trending.processes import free_port, running_service
+
+pytestmark = pytest.mark.integration
+MODEL = "genre-classifier"
+HORROR = "A haunted house, a possessed demon, a curse and a night of terror."
+
+
+@pytest.fixture(scope="module")
+def server(trained_bundle, tmp_path_factory):
+    http_port, grpc_port = free_port(), free_port()
+    args = [
+        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", "3",
+        "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--max_instances", "4",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{http_port}"
+    log = tmp_path_factory.mktemp("logs") / "predictor.log"
+    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
+        yield url, f"127.0.0.1:{grpc_port}"
+
+
+def infer(target: str, values: list, datatype: str = "BYTES", shape: list | None = None):
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+    async def call():
+        client = InferenceGRPCClient(target, retries=0, timeout=30)
+        tensor = InferInput(name="plot", shape=shape or [len(values)], datatype=datatype)
+        tensor.set_data_from_numpy(
+            np.array(values, dtype=object if datatype == "BYTES" else np.float32)
+        )
+        try:
+            return await client.infer(InferRequest(MODEL, [tensor], request_id="g-1"))
+        finally:
+            await client.close()
+
+    return asyncio.run(call())
+
+
+def test_grpc_infer_returns_genres_and_scores(server):
+    response = infer(server[1], [HORROR, "A detective chases a gangster after a heist."])
+    outputs = {o.name: o for o in response.outputs}
+    assert response.id == "g-1"
+    assert outputs["scores"].as_numpy().shape == (2, 19)
+    genres = [g.decode() if isinstance(g, bytes) else g for g in outputs["genres"].as_numpy()]
+    assert "Horror" in genres[0].split(",")
+
+
+@pytest.mark.parametrize(
+    ("values", "datatype", "message"),
+    [
+        (["   "], "BYTES", "must not be empty"),
+        ([1.0], "FP32", "BYTES"),
+        (["a", "b", "c", "d", "e"], "BYTES", "limit is 4"),
+    ],
+)
+def test_grpc_bad_requests_are_invalid_argument(server, values, datatype, message):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        infer(server[1], values, datatype)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+
+
+def test_grpc_requests_are_counted_with_http_equivalent_codes(server):
+    def count(code: str) -> float:
+        for line in httpx.get(f"{server[0]}/metrics").text.splitlines():
+            if line.startswith("trending_requests_total{") and 'protocol="grpc-v2"' in line and f'code="{code}"' in line:  # fmt: skip
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    ok, bad = count("200"), count("400")
+    infer(server[1], [HORROR])
+    with pytest.raises(grpc.aio.AioRpcError):
+        infer(server[1], [""])
+    assert (count("200") - ok, count("400") - bad) == (1, 1)
