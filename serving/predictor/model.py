@@ -106,7 +106,7 @@ class GenreClassifierModel(Model):
         assert bundle_dir is not None
         self.predictor = GenrePredictor.from_bundle(bundle_dir)
         self.version = self.version or f"bundle-{sha256_file(bundle_dir / MANIFEST_NAME)[:12]}"
-        self.device = str(getattr(self.predictor.model, "device", "cpu"))
+        self.device = device_of(self.predictor.model)
         if self.max_batch_size is None:
             self.max_batch_size = BATCHED_FAMILIES.get(self.family, 1)
         if self.max_batch_size > 1:
@@ -232,6 +232,14 @@ class GenreClassifierModel(Model):
         instances = [t.model_dump(exclude_none=True) for t in titles]
         self.payload_log.log_request(event_id, {"instances": instances}, model_id=model_id)
         self.payload_log.log_response(event_id, {"predictions": rows}, model_id=model_id)
+
+
+def device_of(model: object) -> str:
+    """``cuda...`` or ``cpu``: where a model family runs (BERT picks CUDA when present)."""
+    device = getattr(model, "device", None)
+    if device is None and callable(getattr(model, "_device", None)):
+        device = model._device()  # BertGenreModel exposes no public device yet
+    return str(device or "cpu")
 
 
 def _request_id(headers: dict[str, str] | None) -> str:
