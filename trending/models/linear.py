@@ -14,7 +14,7 @@ from trending.models.tfidf import OneVsRestLogistic, TextTfidf
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_features": 50_000,
     "ngram_max": 2,
-    "c": 4.0,
+    "c": 1.0,  # measured on one dev fold: C=1 0.569/0.493, C=4 0.560/0.470 micro/macro F1
     "seed": 7,
 }
 
