@@ -17,8 +17,8 @@ MODEL = "genre-classifier"
 
 @pytest.fixture(scope="module")
 def feast_titles(tmp_path_factory):
-    from trending.settings import Settings
     from tests.conftest import REPO_ROOT
+    from trending.settings import Settings
 
     settings = Settings(
         home=tmp_path_factory.mktemp("home"), feature_repo=REPO_ROOT / "feature_repo"
@@ -40,14 +40,16 @@ def services(trained_bundle, feast_titles, tmp_path_factory):
     ]  # fmt: skip
     transformer = [
         "--model_name", MODEL, "--predictor_host", f"127.0.0.1:{p_port}",
-        "--feature_repo", str(settings.feature_repo), "--feature_store_dir", str(settings.feature_store_dir),
+        "--feature_repo", str(settings.feature_repo),
+        "--feature_store_dir", str(settings.feature_store_dir),
         "--http_port", str(t_port), "--max_instances", "3",
     ]  # fmt: skip
     p_url, t_url = f"http://127.0.0.1:{p_port}", f"http://127.0.0.1:{t_port}"
+    ready = f"/v2/models/{MODEL}/ready"
     with (
-        running_service("serving.predictor", predictor, f"{p_url}/v2/models/{MODEL}/ready", logs / "p.log"),
-        running_service("serving.transformer", transformer, f"{t_url}/v2/models/{MODEL}/ready", logs / "t.log"),
-    ):  # fmt: skip
+        running_service("serving.predictor", predictor, p_url + ready, logs / "p.log"),
+        running_service("serving.transformer", transformer, t_url + ready, logs / "t.log"),
+    ):
         yield t_url, p_url
 
 
@@ -64,10 +66,11 @@ def test_ask_by_title_id_returns_the_predictors_answer_for_the_stored_plot(servi
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert [p["title_id"] for p in predictions] == ids
+    plots = [{k: r[k] for k in ("title_id", "plot", "reviews")} for r in rows]
     direct = httpx.post(
         f"{p_url}/v1/models/{MODEL}:predict",
-        json={"instances": [{"title_id": r["title_id"], "plot": r["plot"], "reviews": list(r["reviews"])} for r in rows]},
-    ).json()["predictions"]  # fmt: skip
+        json={"instances": [{**r, "reviews": list(r["reviews"])} for r in plots]},
+    ).json()["predictions"]
     assert predictions == direct
 
 
