@@ -13,6 +13,7 @@ def evaluate(
     report: Output[Artifact],
     metrics: Output[Metrics],
     robustness: bool = True,
+    robustness_cases: int = 200,
 ) -> float:
     """Write the evaluation report (report.json + PNG plots) and log headline metrics.
 
@@ -21,7 +22,8 @@ def evaluate(
         test: Held-out labelled rows, the same for every candidate.
         report: Folder with report.json and the plots.
         metrics: Overall metrics for the KFP UI.
-        robustness: Run the behavioural checks (typos, names, directional).
+        robustness: Run the behavioural checks (typos, names, directional); the gate needs them.
+        robustness_cases: At most this many test texts per behavioural check.
 
     Returns:
         The test micro-F1.
@@ -33,7 +35,9 @@ def evaluate(
     from trending.training import evaluate_candidate
 
     result = evaluate_candidate(
-        Path(bundle.path), pd.read_parquet(test.path), out_dir=Path(report.path), robustness=robustness
+        Path(bundle.path), pd.read_parquet(test.path), out_dir=Path(report.path),
+        robustness=robustness,
+        robustness_cases=robustness_cases,
     )
     for name, value in result.overall.items():
         metrics.log_metric(name, value)

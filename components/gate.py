@@ -1,7 +1,5 @@
 """Component: gate every candidate, choose the champion, record the run."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
 
@@ -25,7 +23,7 @@ def gate(
     policy_json: str = "{}",
     reason: str = "training pipeline",
     actor: str = "kfp:training-pipeline",
-) -> NamedTuple("Verdict", [("passed", bool), ("champion_family", str), ("run_id", str)]):
+) -> str:
     """Apply the gate to both families, pick the champion, log the decision and the run.
 
     Args:
@@ -38,7 +36,7 @@ def gate(
         production_report: Production model on the same rows (empty folder: none yet).
         champion: Copy of the winning bundle (empty when nothing passed).
         champion_report: The winner's evaluation folder.
-        decision: JSON with every decision, the choice and the rule.
+        decision: JSON with the run id, every decision, the choice and the rule.
         registry_uri: Registry root, for the event log and the run log.
         model_name: Registered model name.
         policy_json: GatePolicy fields as JSON (defaults otherwise).
@@ -46,11 +44,11 @@ def gate(
         actor: Who runs it, for the event log.
 
     Returns:
-        Whether a champion passed, its family ("" if none), and the run id.
+        The champion's family, or "" when no candidate passed (a single output, so that
+        ``dsl.If`` works on kfp.local too).
     """
     import json
     import shutil
-    from collections import namedtuple
     from pathlib import Path
 
     from trending.gate import GatePolicy
@@ -60,10 +58,11 @@ def gate(
 
     candidates = [read_report(Path(xgboost_report.path)), read_report(Path(bert_report.path))]
     baselines = [read_report(Path(linear_report.path)), read_report(Path(prior_report.path))]
+    production = read_report(Path(production_report.path))
     decisions, choice = judge_candidates(
         candidates,
         baseline=baselines[0],
-        production=read_report(Path(production_report.path)),
+        production=production,
         policy=GatePolicy.model_validate_json(policy_json),
     )
     run = record_run(
@@ -71,9 +70,14 @@ def gate(
         choice=choice,
         decisions=decisions,
         reports=[*candidates, *baselines],
+        production=production,
         params={"policy": json.loads(policy_json), "reason": reason},
     )
-    verdict = {"choice": choice.model_dump(), "decisions": {f: d.model_dump() for f, d in decisions.items()}}
+    verdict = {
+        "run_id": run.run_id,
+        "choice": choice.model_dump(),
+        "decisions": {f: d.model_dump() for f, d in decisions.items()},
+    }
     Path(decision.path).write_text(json.dumps(verdict, indent=2, default=str))
     Registry.from_uri(registry_uri, model_name).log_event(
         "gate_decision",
@@ -86,5 +90,4 @@ def gate(
     if choice.champion:
         shutil.copytree(bundles[choice.champion], champion.path)
         shutil.copytree(reports[choice.champion], champion_report.path)
-    verdict_type = namedtuple("Verdict", ["passed", "champion_family", "run_id"])
-    return verdict_type(choice.champion is not None, choice.champion or "", run.run_id)
+    return choice.champion or ""

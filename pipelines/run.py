@@ -13,9 +13,13 @@ from typing import Any
 import yaml
 
 from components.image import COMPONENT_IMAGE
+from pipelines.continuous_training import continuous_training_pipeline
 from pipelines.training import training_pipeline
 
-PIPELINES: dict[str, Callable[..., Any]] = {"training": training_pipeline}
+PIPELINES: dict[str, Callable[..., Any]] = {
+    "training": training_pipeline,
+    "continuous-training": continuous_training_pipeline,
+}
 
 
 def pipeline_named(name: str) -> Callable[..., Any]:
@@ -24,6 +28,27 @@ def pipeline_named(name: str) -> Callable[..., Any]:
         return PIPELINES[name]
     except KeyError:
         raise ValueError(f"unknown pipeline {name!r}: choose one of {sorted(PIPELINES)}") from None
+
+
+def typed_arguments(name: str, values: dict[str, str]) -> dict[str, Any]:
+    """Turn ``key=value`` strings into the pipeline's parameter types; refuse unknown keys."""
+    inputs = pipeline_named(name).component_spec.inputs or {}
+    casts: dict[str, Callable[[str], Any]] = {
+        "Integer": int,
+        "Float": float,
+        "Boolean": lambda v: {"true": True, "false": False}[v.lower()],
+        "String": str,
+    }
+    typed = {}
+    for key, value in values.items():
+        if key not in inputs:
+            raise ValueError(f"pipeline {name!r} has no parameter {key!r}; it has {sorted(inputs)}")
+        kind = inputs[key].type
+        try:
+            typed[key] = casts.get(kind, str)(value)
+        except (ValueError, KeyError):
+            raise ValueError(f"parameter {key}={value!r} is not a valid {kind}") from None
+    return typed
 
 
 def compile_pipeline(name: str, output_dir: Path, image: str) -> Path:
@@ -139,6 +164,18 @@ def submit(
         str(package), arguments=arguments, experiment_name=experiment, run_name=f"{name}-run"
     )
     return str(run.run_id)
+
+
+def upload(client: Any, name: str, package: Path, version: str) -> str:
+    """Upload a compiled pipeline (first time) or a new version of it; return the version's id."""
+    pipeline_id = client.get_pipeline_id(name)
+    if pipeline_id is None:
+        pipeline = client.upload_pipeline(str(package), pipeline_name=name)
+        pipeline_id = pipeline.pipeline_id
+    uploaded = client.upload_pipeline_version(
+        str(package), pipeline_version_name=f"{name}-{version}", pipeline_id=pipeline_id
+    )
+    return str(uploaded.pipeline_version_id)
 
 
 def schedule(

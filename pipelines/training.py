@@ -1,6 +1,7 @@
 """The training pipeline: data -> features -> both families + baselines -> gate -> card -> register."""
 
 from kfp import dsl, kubernetes
+from kfp.dsl import Artifact
 
 from components.evaluate import evaluate
 from components.evaluate_production import evaluate_production
@@ -71,12 +72,15 @@ def training_pipeline(
     xgboost_params_json: str = "{}",
     bert_params_json: str = "{}",
     gate_policy_json: str = "{}",
-    robustness: bool = True,
+    robustness_cases: int = 200,
     drift_backend: str = "scipy",
     reason: str = "training pipeline",
     seed: int = 7,
-) -> None:
-    """Wire the steps; the gate decides whether anything is registered."""
+) -> Artifact:
+    """Wire the steps; the gate decides whether anything is registered.
+
+    Returns the gate's decision (run id, every candidate's verdict, the champion).
+    """
     raw = io_step(ingest(data_uri=data_uri, source=source, params_json=source_params_json), cache=False)
     checked = validate(raw=raw.outputs["raw"], max_reject_rate=max_reject_rate)
     snap = io_step(
@@ -109,7 +113,12 @@ def training_pipeline(
 
     def evaluated(task: dsl.PipelineTask, family: str, behaviour: bool) -> dsl.PipelineTask:
         return cpu_step(
-            evaluate(bundle=task.outputs["bundle"], test=test_rows, robustness=behaviour)
+            evaluate(
+                bundle=task.outputs["bundle"],
+                test=test_rows,
+                robustness=behaviour,
+                robustness_cases=robustness_cases,
+            )
         ).set_display_name(f"evaluate-{family}")
 
     xgb = cpu_step(trained("xgboost", xgboost_params_json), cpu="2", memory="4Gi")
@@ -123,9 +132,9 @@ def training_pipeline(
     verdict = with_s3(
         gate(
             xgboost_bundle=xgb.outputs["bundle"],
-            xgboost_report=evaluated(xgb, "xgboost", robustness).outputs["report"],
+            xgboost_report=evaluated(xgb, "xgboost", True).outputs["report"],
             bert_bundle=bert.outputs["bundle"],
-            bert_report=evaluated(bert, "bert", robustness).outputs["report"],
+            bert_report=evaluated(bert, "bert", True).outputs["report"],
             linear_report=evaluated(linear, "linear", False).outputs["report"],
             prior_report=evaluated(prior, "prior", False).outputs["report"],
             production_report=production.outputs["report"],
@@ -136,7 +145,8 @@ def training_pipeline(
         )
     ).set_caching_options(False)
 
-    with dsl.If(verdict.outputs["passed"] == True, name="gate-passed"):  # noqa: E712 - KFP condition
+    champion_family = verdict.outputs["Output"]
+    with dsl.If(champion_family != "", name="gate-passed"):
         detector = cpu_step(
             fit_drift_detector(
                 bundle=verdict.outputs["champion"], train=train_rows, backend=drift_backend
@@ -146,15 +156,16 @@ def training_pipeline(
             bundle=detector.outputs["bundle_with_detector"],
             report=verdict.outputs["champion_report"],
             decision=verdict.outputs["decision"],
-            family=verdict.outputs["champion_family"],
+            family=champion_family,
         )
         io_step(
             register(
                 bundle=card.outputs["carded"],
                 registry_uri=registry_uri,
                 model_name=model_name,
-                run_id=verdict.outputs["run_id"],
+                decision=verdict.outputs["decision"],
                 reason=reason,
             ),
             cache=False,
         )
+    return verdict.outputs["decision"]

@@ -43,10 +43,12 @@ def record_run(
     choice: ChampionChoice,
     decisions: dict[str, GateDecision],
     reports: Sequence[EvaluationReport],
+    production: EvaluationReport | None,
     params: dict[str, Any],
     run_id: str | None = None,
 ) -> RunRecord:
-    """Write the run record: every candidate's metrics (losers and baselines too) and the verdict."""
+    """Write the run record: every candidate's metrics (losers and baselines too), production's
+    on the same rows (key ``production``), and the verdict."""
     first = reports[0]
     record = RunRecord(
         **({"run_id": run_id} if run_id else {}),
@@ -55,7 +57,10 @@ def record_run(
         data_snapshot_id=first.data_snapshot_id,
         code_version=first.code_version,
         params=params,
-        metrics={r.model_family: dict(r.overall) for r in reports},
+        metrics={
+            **{r.model_family: dict(r.overall) for r in reports},
+            **({"production": dict(production.overall)} if production else {}),
+        },
         champion=choice.champion,
         notes="; ".join(d.summary().replace("\n", " ") for d in decisions.values()),
     )

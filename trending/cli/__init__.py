@@ -13,6 +13,7 @@ from trending.cli.demo import demo
 from trending.cli.features import app as features_app
 from trending.cli.pipeline import app as pipeline_app
 from trending.cli.registry import app as registry_app
+from trending.cli.runs import app as runs_app
 
 app = typer.Typer(
     help="Trending Now: train, register and serve genre classifiers.",
@@ -23,4 +24,5 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(registry_app, name="registry")
+app.add_typer(runs_app, name="runs")
 app.command()(demo)

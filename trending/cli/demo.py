@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import typer
 
 from trending.cli.common import console, load_settings
-from trending.cli.pipeline import training_arguments
+from trending.cli.pipeline import pipeline_arguments
 from trending.ingest import ingest_frame, publish_features
 from trending.processes import free_port, running_service
+from trending.registry import Registry
+from trending.runs import RunLog
 from trending.synthetic import generate_titles
 
+# BERT on a laptop CPU: one short epoch keeps the demo in minutes (the pipeline default is 3).
+DEMO_TRAINING = {"bert_params_json": '{"epochs": 1, "max_length": 128}'}
 SAMPLE_PLOTS = (
     "A haunted house wakes a possessed demon and a family lives through a night of terror.",
     "Two detectives chase a cartel after a bank heist goes wrong and a murder follows.",
@@ -60,8 +65,16 @@ def demo(
 
     console.rule("3. training pipeline on kfp.local (SubprocessRunner)")
     log = home.resolve() / "logs" / "pipeline.log"
-    version = run_local("training", training_arguments(settings, snapshot_id), home.resolve() / "kfp", log)
-    console.print(f"registered version {version} in {settings.resolved_registry_uri} (step logs: {log})")
+    arguments = {**pipeline_arguments(settings, "training", snapshot_id=snapshot_id), **DEMO_TRAINING}
+    decision = run_local("training", arguments, home.resolve() / "kfp", log)
+    registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
+    run_id = json.loads(Path(decision.path).read_text())["run_id"]
+    run = RunLog.from_uri(settings.resolved_registry_uri, settings.model_name).get(run_id)
+    for family, metrics in run.metrics.items():
+        console.print(f"  {family:8s} micro-F1={metrics['micro_f1']:.3f} macro-F1={metrics['macro_f1']:.3f}")
+    console.print(f"champion: {run.champion}; registered version {run.registered_version} (step logs: {log})")
+    if registry.alias("production") is None:
+        raise typer.Exit(1)
 
     console.rule("4. serving: KServe ModelServer loading the production bundle from the registry")
     http_port, grpc_port = free_port(), free_port()

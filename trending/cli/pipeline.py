@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +17,27 @@ from trending.snapshots import SnapshotStore
 app = typer.Typer(help="Compile, run and submit KFP pipelines.", no_args_is_help=True)
 
 
-def training_arguments(settings: Settings, snapshot_id: str | None = None) -> dict[str, Any]:
-    """Arguments of the training pipeline in the local profile; defaults to the newest snapshot."""
-    data_uri = data_store_uri(settings)
-    if snapshot_id is None:
-        snapshots = SnapshotStore(open_store(data_uri)).list()
-        if not snapshots:
-            raise ValueError("no dataset snapshot yet: run `trending data ingest` first")
-        snapshot_id = snapshots[-1].snapshot_id
-    return {
-        "data_uri": data_uri,
-        "snapshot_id": snapshot_id,
+def pipeline_arguments(
+    settings: Settings, name: str, *, snapshot_id: str | None = None, reason: str | None = None,
+    window: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Arguments of a pipeline in the local profile (training: newest snapshot by default)."""
+    arguments: dict[str, Any] = {
+        "data_uri": data_store_uri(settings),
         "feature_repo": str(Path(settings.feature_repo).resolve()),
         "feast_dir": str(settings.feature_store_dir.resolve()),
         "registry_uri": settings.resolved_registry_uri,
         "model_name": settings.model_name,
         "seed": settings.seed,
     }
+    if name == "training":
+        if not SnapshotStore(open_store(arguments["data_uri"])).list():
+            raise ValueError("no dataset snapshot yet: run `trending data ingest` first")
+        arguments["source"] = "snapshot"
+        arguments["source_params_json"] = json.dumps({"snapshot_id": snapshot_id} if snapshot_id else {})
+    if name == "continuous-training":
+        arguments.update({k: v for k, v in {"reason": reason, "window": window}.items() if v})
+    return arguments
 
 
 @app.command("compile")
@@ -49,17 +54,23 @@ def compile_(
 
 @app.command()
 def run(
-    name: str = typer.Argument("training", help="Pipeline to run."),
-    snapshot_id: str | None = typer.Option(None, help="Snapshot to train on (default: newest)."),
+    name: str = typer.Argument("training", help="Pipeline to run: training | continuous-training."),
+    snapshot_id: str | None = typer.Option(None, help="training: snapshot to train on (default: newest)."),
+    reason: str | None = typer.Option(None, help="continuous-training: drift | schedule | data_volume | performance."),
+    window: str | None = typer.Option(None, help="continuous-training: fixed | growing | drift_selected."),
+    param: list[str] = typer.Option([], help="Any pipeline parameter as key=value (repeatable)."),
 ) -> None:
     """Run a pipeline locally with kfp.local's SubprocessRunner (no cluster needed)."""
-    from pipelines.run import PipelineFailedError, run_local
+    from pipelines.run import PipelineFailedError, pipeline_named, run_local, typed_arguments
 
     settings = load_settings()
+    log = settings.home.resolve() / "logs" / f"{name}.log"
     with failures_as_messages(ValueError, PipelineFailedError):
-        arguments = training_arguments(settings, snapshot_id)
-        version = run_local(name, arguments, settings.home.resolve() / "kfp")
-    console.print(f"pipeline {name} finished: registered version {version}")
+        pipeline_named(name)
+        arguments = pipeline_arguments(settings, name, snapshot_id=snapshot_id, reason=reason, window=window)
+        arguments.update(typed_arguments(name, _overrides(param)))
+        output = run_local(name, arguments, settings.home.resolve() / "kfp", log)
+    console.print(f"pipeline {name} finished: {output} (step logs: {log})")
 
 
 def _overrides(params: list[str]) -> dict[str, Any]:
@@ -101,6 +112,25 @@ def submit(
         package = compile_pipeline(name, build_dir, settings.component_image)
         run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
     console.print(f"submitted {name}: run {run_id}")
+
+
+@app.command()
+def upload(
+    version: str = typer.Option(..., help="Version label of this upload, e.g. the release tag."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Compile every pipeline and upload it to KFP as a new pipeline version."""
+    from pipelines.run import PIPELINES, KfpUnreachableError, compile_pipeline
+    from pipelines.run import upload as upload_pipeline
+
+    settings = load_settings()
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client = _cluster_client(host, namespace)
+        for name in PIPELINES:
+            package = compile_pipeline(name, build_dir, settings.component_image)
+            console.print(f"uploaded {name}: version {upload_pipeline(client, name, package, version)}")
 
 
 @app.command()
