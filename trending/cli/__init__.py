@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from trending.cli.canary import canary_app, deploy, shadow_app
 from trending.cli.data import app as data_app
 from trending.cli.demo import demo
 from trending.cli.features import app as features_app
@@ -25,4 +26,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(registry_app, name="registry")
 app.add_typer(runs_app, name="runs")
+app.add_typer(canary_app, name="canary")
+app.add_typer(shadow_app, name="shadow")
+app.command()(deploy)
 app.command()(demo)

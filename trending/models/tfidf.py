@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -81,6 +82,7 @@ class OneVsRestLogistic:
         """Fit one model per label column."""
         labels = np.asarray(labels)
         self.models = []
+        self._stack_cache = None
         for g in range(labels.shape[1]):
             column = labels[:, g]
             if column.min() == column.max():
@@ -95,15 +97,27 @@ class OneVsRestLogistic:
             self.models.append(model.fit(matrix, column))
         return self
 
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All genres' weights as one matrix, so scoring is one sparse product (built once)."""
+        if getattr(self, "_stack_cache", None) is None:
+            width = next((m.coef_.shape[1] for m in self.models if not isinstance(m, float)), 0)
+            weights = np.zeros((width, len(self.models)), dtype=np.float32)
+            bias = np.zeros(len(self.models), dtype=np.float32)
+            constant = np.full(len(self.models), np.nan, dtype=np.float32)
+            for g, m in enumerate(self.models):
+                if isinstance(m, float):
+                    constant[g] = m
+                else:
+                    weights[:, g], bias[g] = m.coef_[0], m.intercept_[0]
+            self._stack_cache = (weights, bias, constant)
+        return self._stack_cache
+
     def predict_proba(self, matrix: sp.spmatrix) -> np.ndarray:
-        """Per-genre probabilities, shape (rows, genres)."""
+        """Per-genre probabilities, shape (rows, genres): sigmoid of one product, as sklearn's."""
         if not self.models:
             raise RuntimeError("the logistic scorer is not trained: call fit() first")
-        rows = matrix.shape[0]
-        columns = [
-            np.full(rows, m, dtype=np.float32)
-            if isinstance(m, float)
-            else m.predict_proba(matrix)[:, 1].astype(np.float32)
-            for m in self.models
-        ]
-        return np.column_stack(columns)
+        weights, bias, constant = self._stacked()
+        scores = expit(np.asarray(matrix @ weights, dtype=np.float32) + bias)
+        fixed = ~np.isnan(constant)
+        scores[:, fixed] = constant[fixed]
+        return scores.astype(np.float32)

@@ -172,6 +172,8 @@ class XGBoostGenreModel:
             parts["scorer"],
             parts["columns"],
         )
-        model.booster = XGBClassifier()
+        # One thread: serving predicts a few rows at a time, where a thread pool costs more
+        # than it saves (measured: benchmarks/results/serving.json).
+        model.booster = XGBClassifier(n_jobs=1)
         model.booster.load_model(directory / "booster.json")
         return model
