@@ -10,7 +10,9 @@ from pathlib import Path
 
 def main(names: list[str]) -> int:
     """Run the benchmarks called ``names`` (all when empty); return the number that failed."""
-    available = sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    available = sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")
+    )
     unknown = sorted(set(names) - set(available))
     if unknown:
         print(f"unknown benchmark(s) {unknown}; available: {available}", file=sys.stderr)

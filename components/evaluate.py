@@ -35,7 +35,9 @@ def evaluate(
     from trending.training import evaluate_candidate
 
     result = evaluate_candidate(
-        Path(bundle.path), pd.read_parquet(test.path), out_dir=Path(report.path),
+        Path(bundle.path),
+        pd.read_parquet(test.path),
+        out_dir=Path(report.path),
         robustness=robustness,
         robustness_cases=robustness_cases,
     )

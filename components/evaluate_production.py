@@ -39,5 +39,7 @@ def evaluate_production(
     version = registry.resolve("production")
     with tempfile.TemporaryDirectory() as scratch:
         bundle = registry.download(version, Path(scratch) / "bundle")
-        evaluate_candidate(bundle, pd.read_parquet(test.path), out_dir=Path(report.path), robustness=False)
+        evaluate_candidate(
+            bundle, pd.read_parquet(test.path), out_dir=Path(report.path), robustness=False
+        )
     return version

@@ -29,4 +29,6 @@ def fit_drift_detector(
     from trending.drift import add_drift_detector
 
     shutil.copytree(bundle.path, bundle_with_detector.path)
-    add_drift_detector(Path(bundle_with_detector.path), pd.read_parquet(train.path), backend=backend)
+    add_drift_detector(
+        Path(bundle_with_detector.path), pd.read_parquet(train.path), backend=backend
+    )

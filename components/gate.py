@@ -83,7 +83,11 @@ def gate(
         "gate_decision",
         actor=actor,
         reason=reason,
-        details={"run_id": run.run_id, "champion": choice.champion, "candidates": verdict["choice"]["candidates"]},
+        details={
+            "run_id": run.run_id,
+            "champion": choice.champion,
+            "candidates": verdict["choice"]["candidates"],
+        },
     )
     bundles = {"xgboost": xgboost_bundle.path, "bert": bert_bundle.path}
     reports = {"xgboost": xgboost_report.path, "bert": bert_report.path}

@@ -37,7 +37,9 @@ def snapshot(
     store = SnapshotStore(open_store(data_uri))
     previous = store.list()
     manifest = store.write(
-        ValidationReport(accepted=pd.read_parquet(accepted.path), rejected=pd.read_parquet(rejected.path)),
+        ValidationReport(
+            accepted=pd.read_parquet(accepted.path), rejected=pd.read_parquet(rejected.path)
+        ),
         source=source,
         params=json.loads(params_json),
         parent=previous[-1].snapshot_id if previous else None,

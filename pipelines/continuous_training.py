@@ -55,7 +55,10 @@ def continuous_training_pipeline(
     )
     finished = with_s3(
         finish_retrain(
-            decision=trained.outputs["Output"], registry_uri=registry_uri, model_name=model_name, reason=reason
+            decision=trained.outputs["Output"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+            reason=reason,
         )
     ).set_caching_options(False)
     return finished.output

@@ -21,7 +21,7 @@ from components.validate import validate
 GPU_NODE_LABEL = ("trending.dev/accelerator", "nvidia-gpu")
 GPU_TAINT_KEY = "nvidia.com/gpu"
 # The Secret holding the S3/MinIO credentials (keys -> environment variables).
-S3_SECRET = "trending-s3"
+S3_SECRET = "trending-s3"  # noqa: S105 - the Secret's name, not its value
 S3_SECRET_KEYS = {
     "accessKey": "AWS_ACCESS_KEY_ID",
     "secretKey": "AWS_SECRET_ACCESS_KEY",
@@ -81,7 +81,9 @@ def training_pipeline(
 
     Returns the gate's decision (run id, every candidate's verdict, the champion).
     """
-    raw = io_step(ingest(data_uri=data_uri, source=source, params_json=source_params_json), cache=False)
+    raw = io_step(
+        ingest(data_uri=data_uri, source=source, params_json=source_params_json), cache=False
+    )
     checked = validate(raw=raw.outputs["raw"], max_reject_rate=max_reject_rate)
     snap = io_step(
         snapshot(
@@ -94,13 +96,19 @@ def training_pipeline(
     )
     published = io_step(
         materialize_features(
-            data_uri=data_uri, snapshot_id=snap.output, feature_repo=feature_repo, feast_dir=feast_dir
+            data_uri=data_uri,
+            snapshot_id=snap.output,
+            feature_repo=feature_repo,
+            feast_dir=feast_dir,
         ),
         cache=False,
     )
     features = io_step(
         load_features(
-            data_uri=data_uri, snapshot_id=snap.output, feature_repo=feature_repo, feast_dir=feast_dir
+            data_uri=data_uri,
+            snapshot_id=snap.output,
+            feature_repo=feature_repo,
+            feast_dir=feast_dir,
         )
     ).after(published)
     split = split_dataset(features=features.outputs["features"], seed=seed)
@@ -108,7 +116,11 @@ def training_pipeline(
 
     def trained(family: str, params_json: str) -> dsl.PipelineTask:
         return train_model(
-            train=train_rows, family=family, snapshot_id=snap.output, params_json=params_json, seed=seed
+            train=train_rows,
+            family=family,
+            snapshot_id=snap.output,
+            params_json=params_json,
+            seed=seed,
         ).set_display_name(f"train-{family}")
 
     def evaluated(task: dsl.PipelineTask, family: str, behaviour: bool) -> dsl.PipelineTask:

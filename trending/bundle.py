@@ -66,15 +66,15 @@ def sha256_file(path: Path) -> str:
 
 
 def _payload_files(bundle_dir: Path) -> list[Path]:
-    return sorted(
-        p for p in bundle_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME
-    )
+    return sorted(p for p in bundle_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
 
 
 def write_manifest(bundle_dir: Path, manifest: BundleManifest) -> BundleManifest:
     """Checksum every file in ``bundle_dir`` and write the manifest last; return it."""
     bundle_dir = Path(bundle_dir)
-    files = {p.relative_to(bundle_dir).as_posix(): sha256_file(p) for p in _payload_files(bundle_dir)}
+    files = {
+        p.relative_to(bundle_dir).as_posix(): sha256_file(p) for p in _payload_files(bundle_dir)
+    }
     if not files:
         raise BundleError(f"{bundle_dir} holds no model files: save the model before the manifest")
     manifest = manifest.model_copy(update={"files": files})
@@ -88,7 +88,9 @@ def read_manifest(bundle_dir: Path) -> BundleManifest:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
-        raise BundleError(f"{bundle_dir} is not a model bundle: {MANIFEST_NAME} is missing") from None
+        raise BundleError(
+            f"{bundle_dir} is not a model bundle: {MANIFEST_NAME} is missing"
+        ) from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
     try:

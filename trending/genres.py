@@ -68,7 +68,9 @@ class GenreVocabulary:
         for r, genres in enumerate(rows):
             for g in genres:
                 if g not in self._index:
-                    raise UnknownGenreError(f"genre {g!r} is not in the vocabulary {list(self.genres)}")
+                    raise UnknownGenreError(
+                        f"genre {g!r} is not in the vocabulary {list(self.genres)}"
+                    )
                 matrix[r, self._index[g]] = 1
         return matrix
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,28 +25,33 @@ class ServiceFailedError(RuntimeError):
 
 
 @contextmanager
-def running_service(
-    module: str, args: list[str], ready_url: str, log_path: Path, timeout: float = 90.0
+def running_process(
+    command: list[str], ready_url: str, log_path: Path, timeout: float = 90.0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m <module> <args>`` until the block ends; wait until ``ready_url`` answers 200."""
+    """Run ``command`` until the block ends; wait until ``ready_url`` answers 200 first.
+
+    Output goes to ``log_path``; an early exit or a timeout raises ServiceFailedError with the
+    log's tail. The process is terminated (then killed) however the block ends.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    name = Path(command[0]).name if command[0] != sys.executable else " ".join(command[1:3])
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + timeout
             while True:
                 if process.poll() is not None:
                     tail = log_path.read_text(errors="replace")[-2000:]
-                    raise ServiceFailedError(f"{module} exited with {process.returncode}:\n{tail}")
+                    raise ServiceFailedError(f"{name} exited with {process.returncode}:\n{tail}")
                 try:
                     if httpx.get(ready_url, timeout=1.0).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    raise ServiceFailedError(f"{module} not ready after {timeout:.0f} s; see {log_path}")
+                    raise ServiceFailedError(
+                        f"{name} not ready after {timeout:.0f} s; see {log_path}"
+                    )
                 time.sleep(0.2)
             yield process
         finally:
@@ -56,3 +61,10 @@ def running_service(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def running_service(
+    module: str, args: list[str], ready_url: str, log_path: Path, timeout: float = 90.0
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """Run ``python -m <module> <args>`` with this interpreter, as ``running_process`` does."""
+    return running_process([sys.executable, "-m", module, *args], ready_url, log_path, timeout)

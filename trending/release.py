@@ -47,8 +47,11 @@ def record_run(
     params: dict[str, Any],
     run_id: str | None = None,
 ) -> RunRecord:
-    """Write the run record: every candidate's metrics (losers and baselines too), production's
-    on the same rows (key ``production``), and the verdict."""
+    """Write the run record: every candidate's metrics, production's, and the verdict.
+
+    Losers and baselines keep their metrics; production's, on the same rows, are under the key
+    ``production``.
+    """
     first = reports[0]
     record = RunRecord(
         **({"run_id": run_id} if run_id else {}),
@@ -78,7 +81,13 @@ def finalize_bundle(bundle_dir: Path, report: EvaluationReport, decision: GateDe
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
     manifest = manifest.model_copy(
-        update={"metrics": {**manifest.metrics, "test": dict(report.overall), "gate_passed": decision.passed}}
+        update={
+            "metrics": {
+                **manifest.metrics,
+                "test": dict(report.overall),
+                "gate_passed": decision.passed,
+            }
+        }
     )
     card_dir = bundle_dir / "card"
     write_model_card(report, decision, manifest, card_dir)

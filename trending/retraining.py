@@ -23,7 +23,9 @@ def start_retraining(
 ) -> dict[str, Any]:
     """Check the request, log ``retrain_started``, return the ``window`` source parameters."""
     if reason not in RETRAIN_REASONS:
-        raise ValueError(f"unknown retraining reason {reason!r}: choose one of {list(RETRAIN_REASONS)}")
+        raise ValueError(
+            f"unknown retraining reason {reason!r}: choose one of {list(RETRAIN_REASONS)}"
+        )
     if window not in WINDOW_KINDS:
         raise ValueError(f"unknown window {window!r}: choose one of {list(WINDOW_KINDS)}")
     params: dict[str, Any] = {"kind": window, "days": days, **({"since": since} if since else {})}
@@ -33,7 +35,10 @@ def start_retraining(
         "retrain_started",
         actor=actor,
         reason=reason,
-        details={"window": params, "production_version": production.version if production else None},
+        details={
+            "window": params,
+            "production_version": production.version if production else None,
+        },
     )
     return params
 

@@ -21,9 +21,12 @@ class Settings(BaseSettings):
     profile: Literal["local", "cluster"] = Field(
         "local", description="local: everything on this machine; cluster: KFP, KServe and S3."
     )
-    home: Path = Field(Path(".trending"), description="Local state root (data, feature store, runs).")
+    home: Path = Field(
+        Path(".trending"), description="Local state root (data, feature store, runs)."
+    )
     registry_uri: str | None = Field(
-        None, description="Model registry root: file:///abs/dir or s3://bucket/prefix. Default: <home>/registry."
+        None,
+        description="Model registry root: file:///abs/dir or s3://bucket/prefix. Default: <home>/registry.",
     )
     model_name: str = Field("genre-classifier", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     feature_repo: Path = Field(Path("feature_repo"), description="The Feast repository folder.")

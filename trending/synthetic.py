@@ -70,7 +70,8 @@ PRIORS: dict[str, float] = {
     "TV Movie": 0.01,
 }  # fmt: skip
 
-FILLER = (
+# Prose reads better than a word list.
+FILLER = (  # noqa: SIM905
     "a young woman returns to her hometown where an old friend waits with news that changes "
     "everything while the city sleeps under a heavy sky and nobody can explain why the lights "
     "went out one evening as strangers arrive to settle an old score between two brothers who "
@@ -78,7 +79,18 @@ FILLER = (
 ).split()
 
 NEW_WORDS = ("metaverse", "influencer", "algorithm", "livestream", "crypto", "deepfake", "drone")
-FIRST_NAMES = ("Anna", "Marcus", "Yuki", "Omar", "Lena", "Diego", "Priya", "Jonas", "Chloe", "Kwame")
+FIRST_NAMES = (
+    "Anna",
+    "Marcus",
+    "Yuki",
+    "Omar",
+    "Lena",
+    "Diego",
+    "Priya",
+    "Jonas",
+    "Chloe",
+    "Kwame",
+)
 PLACES = ("Paris", "Lagos", "Tokyo", "Chicago", "Oslo", "Lima", "Mumbai", "Glasgow", "Austin")
 
 
@@ -98,7 +110,9 @@ class DriftKnobs:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         if not 0.1 <= self.text_length_scale <= 10:
-            raise ValueError(f"text_length_scale must lie in [0.1, 10], got {self.text_length_scale}")
+            raise ValueError(
+                f"text_length_scale must lie in [0.1, 10], got {self.text_length_scale}"
+            )
 
 
 def generate_titles(

@@ -54,7 +54,9 @@ def select_window(
     return titles.reset_index(drop=True)
 
 
-def titles_for_training(source: str, params: dict[str, object], snapshots: SnapshotStore) -> pd.DataFrame:
+def titles_for_training(
+    source: str, params: dict[str, object], snapshots: SnapshotStore
+) -> pd.DataFrame:
     """Raw titles for a pipeline run from ``source``.
 
     ``snapshot`` re-reads one snapshot (``params["snapshot_id"]``, default newest);

@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - typer option annotations and compact process flags read best on one line
 """The local canary stack: two ModelServers, the router, Prometheus, and a traffic generator.
 
 Used by ``trending.cli.canary.run_local_canary`` (``make demo``) and the integration tests.
@@ -7,9 +6,7 @@ Used by ``trending.cli.canary.run_local_canary`` (``make demo``) and the integra
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +16,7 @@ import httpx
 import yaml
 
 from trending.canary import TrafficSplit, Upstream, write_split
-from trending.processes import ServiceFailedError, free_port, running_service
+from trending.processes import free_port, running_process, running_service
 
 ROUTER_JOB = "trending-router"
 
@@ -61,36 +58,10 @@ def local_prometheus(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "prometheus.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise ServiceFailedError(
-                        f"prometheus exited with {process.returncode}: "
-                        f"{log_path.read_text(errors='replace')[-1500:]}"
-                    )
-                try:
-                    if httpx.get(f"{url}/-/ready", timeout=1.0).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServiceFailedError(f"prometheus not ready after {timeout:.0f} s")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    command = [binary, f"--config.file={workdir / 'prometheus.yml'}",
+               f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with running_process(command, f"{url}/-/ready", log_path, timeout=timeout):
+        yield url
 
 
 class TrafficGenerator:

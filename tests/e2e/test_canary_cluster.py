@@ -48,5 +48,5 @@ def test_canary_steps_and_rolls_back_on_kserve():
     actuator.set_traffic(25)
     assert canary_state(api.get("trending-e2e", namespace), mode) == (2, 25)
     actuator.rollback()
-    version, percent = canary_state(api.get("trending-e2e", namespace), mode)
+    _, percent = canary_state(api.get("trending-e2e", namespace), mode)
     assert percent == 0

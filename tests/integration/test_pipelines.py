@@ -20,9 +20,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # Small but real: every step runs, BERT takes two optimizer steps, robustness checks a few texts.
 FAST = {
     "xgboost_params_json": json.dumps(
-        {"n_estimators": 20, "max_depth": 3, "max_features": 2000, "char_features": 0, "stack_folds": 2}
+        {
+            "n_estimators": 20,
+            "max_depth": 3,
+            "max_features": 2000,
+            "char_features": 0,
+            "stack_folds": 2,
+        }
     ),
-    "bert_params_json": json.dumps({"max_steps": 2, "max_length": 32, "epochs": 1, "batch_size": 16}),
+    "bert_params_json": json.dumps(
+        {"max_steps": 2, "max_length": 32, "epochs": 1, "batch_size": 16}
+    ),
     "robustness_cases": 10,
 }
 # The data are tiny, so the floors are off; the regression rule (candidate vs production) stays.
@@ -35,7 +43,11 @@ def test_training_then_continuous_training(settings, tmp_path):
     registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
     runs = RunLog.from_uri(settings.resolved_registry_uri, settings.model_name)
 
-    training = {**pipeline_arguments(settings, "training"), **FAST, "gate_policy_json": json.dumps(LENIENT)}
+    training = {
+        **pipeline_arguments(settings, "training"),
+        **FAST,
+        "gate_policy_json": json.dumps(LENIENT),
+    }
     decision = run_local("training", training, tmp_path / "kfp", tmp_path / "training.log")
 
     run = runs.get(json.loads(Path(decision.path).read_text())["run_id"])
@@ -43,7 +55,9 @@ def test_training_then_continuous_training(settings, tmp_path):
     assert set(run.metrics) == {"xgboost", "bert", "linear", "prior"}
     assert registry.resolve("production") == 1
     bundle = verify_bundle(registry.download(1, tmp_path / "v1"))
-    assert any(f.startswith("drift/") for f in bundle.files) and "card/model_card.html" in bundle.files
+    assert (
+        any(f.startswith("drift/") for f in bundle.files) and "card/model_card.html" in bundle.files
+    )
 
     # New (drifted) titles arrive; retraining on the growing window compares with production.
     ingest_frame(
@@ -63,4 +77,7 @@ def test_training_then_continuous_training(settings, tmp_path):
     assert [e.kind for e in events] == ["retrain_started", "retrain_finished"]
     finished = events[-1].details
     assert finished["outcome"] == "deployed-as-canary"
-    assert "production" in finished["comparison"] and finished["comparison"]["production"]["micro_f1"] >= 0
+    assert (
+        "production" in finished["comparison"]
+        and finished["comparison"]["production"]["micro_f1"] >= 0
+    )

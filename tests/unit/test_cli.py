@@ -65,7 +65,16 @@ def test_submit_to_an_unreachable_host_fails_fast_with_a_clear_message(monkeypat
         port = s.getsockname()[1]
     monkeypatch.setenv("TRENDING_HOME", str(tmp_path))
     result = runner.invoke(
-        app, ["pipeline", "submit", "training", "--host", f"http://127.0.0.1:{port}", "--build-dir", str(tmp_path)]
+        app,
+        [
+            "pipeline",
+            "submit",
+            "training",
+            "--host",
+            f"http://127.0.0.1:{port}",
+            "--build-dir",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 1
     assert f"KFP API at http://127.0.0.1:{port} is unreachable" in result.output
@@ -75,6 +84,8 @@ def test_submit_unknown_pipeline_is_refused(monkeypatch, tmp_path):
     from pipelines.run import PIPELINES
 
     monkeypatch.setattr("pipelines.run.kfp_client", lambda *a, **k: object())
-    result = runner.invoke(app, ["pipeline", "submit", "nope", "--host", "http://x", "--build-dir", str(tmp_path)])
+    result = runner.invoke(
+        app, ["pipeline", "submit", "nope", "--host", "http://x", "--build-dir", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert f"unknown pipeline 'nope': choose one of {sorted(PIPELINES)}" in result.output

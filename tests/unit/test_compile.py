@@ -24,7 +24,9 @@ def test_every_pipeline_compiles_with_the_configured_image_everywhere(compiled):
     assert set(compiled) == set(PIPELINES)
     for spec, *_ in compiled.values():
         assert {e["container"]["image"] for e in executors_of(spec).values()} == {IMAGE}
-        commands = " ".join(" ".join(e["container"].get("command", [])) for e in executors_of(spec).values())
+        commands = " ".join(
+            " ".join(e["container"].get("command", [])) for e in executors_of(spec).values()
+        )
         assert "pip install" not in commands  # the image carries the locked environment
 
 
@@ -32,17 +34,33 @@ def test_training_ir_has_gpu_secrets_retries_caching_and_resources(compiled):
     spec, platform = compiled["training"]
     tasks = spec["root"]["dag"]["tasks"]
     names = {t["taskInfo"]["name"]: key for key, t in tasks.items()}
-    assert {"train-xgboost", "train-bert", "train-linear", "train-prior", "gate", "gate-passed"} <= set(names)
+    assert {
+        "train-xgboost",
+        "train-bert",
+        "train-linear",
+        "train-prior",
+        "gate",
+        "gate-passed",
+    } <= set(names)
 
     bert_executor = tasks[names["train-bert"]]["componentRef"]["name"].replace("comp-", "exec-")
     resources = executors_of(spec)[bert_executor]["container"]["resources"]
     assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert resources["accelerator"]["resourceCount"] == "1"
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert k8s[bert_executor]["nodeSelector"]["labels"] == {"trending.dev/accelerator": "nvidia-gpu"}
+    assert k8s[bert_executor]["nodeSelector"]["labels"] == {
+        "trending.dev/accelerator": "nvidia-gpu"
+    }
     assert k8s[bert_executor]["tolerations"][0]["key"] == "nvidia.com/gpu"
 
-    for step in ("ingest", "snapshot", "materialize-features", "load-features", "evaluate-production", "gate"):
+    for step in (
+        "ingest",
+        "snapshot",
+        "materialize-features",
+        "load-features",
+        "evaluate-production",
+        "gate",
+    ):
         env = {e["envVar"] for s in k8s[f"exec-{step}"]["secretAsEnv"] for e in s["keyToEnv"]}
         assert env == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"}, step
     for step in ("ingest", "snapshot", "load-features"):
@@ -65,4 +83,6 @@ def test_training_ir_has_gpu_secrets_retries_caching_and_resources(compiled):
 def test_secret_values_never_appear_as_parameters(compiled):
     for spec, *_ in compiled.values():
         params = spec["root"]["inputDefinitions"]["parameters"]
-        assert not [p for p in params if any(w in p.lower() for w in ("secret", "password", "token", "key"))]
+        assert not [
+            p for p in params if any(w in p.lower() for w in ("secret", "password", "token", "key"))
+        ]

@@ -33,7 +33,13 @@ from trending.synthetic import generate_titles
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {
-    "xgboost": {"n_estimators": 20, "max_depth": 3, "max_features": 2000, "char_features": 0, "stack_folds": 2},
+    "xgboost": {
+        "n_estimators": 20,
+        "max_depth": 3,
+        "max_features": 2000,
+        "char_features": 0,
+        "stack_folds": 2,
+    },
     "bert": {"max_steps": 2, "max_length": 32, "epochs": 1, "batch_size": 16},
     "linear": {},
     "prior": {},
@@ -55,25 +61,48 @@ def flow(tmp_path_factory):
     settings = Settings(home=root / "home", feature_repo=REPO / "feature_repo")
     ingest_frame(generate_titles(260, seed=9), settings, source="synthetic", max_reject_rate=0.5)
     data_uri = settings.data_dir.resolve().as_uri()
-    ns = SimpleNamespace(root=root, settings=settings, data_uri=data_uri, registry_uri=settings.resolved_registry_uri)
+    ns = SimpleNamespace(
+        root=root, settings=settings, data_uri=data_uri, registry_uri=settings.resolved_registry_uri
+    )
 
     raw = artifact(Dataset, root, "raw.parquet")
-    ingest.python_func(raw=raw, data_uri=data_uri, source="window", params_json='{"kind": "growing"}')
-    accepted, rejected = artifact(Dataset, root, "accepted.parquet"), artifact(Dataset, root, "rejected.parquet")
+    ingest.python_func(
+        raw=raw, data_uri=data_uri, source="window", params_json='{"kind": "growing"}'
+    )
+    accepted, rejected = (
+        artifact(Dataset, root, "accepted.parquet"),
+        artifact(Dataset, root, "rejected.parquet"),
+    )
     ns.counts = validate.python_func(raw=raw, accepted=accepted, rejected=rejected)
-    ns.snapshot_id = snapshot.python_func(accepted=accepted, rejected=rejected, data_uri=data_uri, source="window")
-    feast = {"feature_repo": str(REPO / "feature_repo"), "feast_dir": str(settings.feature_store_dir.resolve())}
-    ns.published = materialize_features.python_func(data_uri=data_uri, snapshot_id=ns.snapshot_id, **feast)
+    ns.snapshot_id = snapshot.python_func(
+        accepted=accepted, rejected=rejected, data_uri=data_uri, source="window"
+    )
+    feast = {
+        "feature_repo": str(REPO / "feature_repo"),
+        "feast_dir": str(settings.feature_store_dir.resolve()),
+    }
+    ns.published = materialize_features.python_func(
+        data_uri=data_uri, snapshot_id=ns.snapshot_id, **feast
+    )
     features = artifact(Dataset, root, "features.parquet")
-    load_features.python_func(features=features, data_uri=data_uri, snapshot_id=ns.snapshot_id, **feast)
-    ns.train, ns.test = artifact(Dataset, root, "train.parquet"), artifact(Dataset, root, "test.parquet")
+    load_features.python_func(
+        features=features, data_uri=data_uri, snapshot_id=ns.snapshot_id, **feast
+    )
+    ns.train, ns.test = (
+        artifact(Dataset, root, "train.parquet"),
+        artifact(Dataset, root, "test.parquet"),
+    )
     split_dataset.python_func(features=features, train=ns.train, test=ns.test, seed=3)
 
     ns.bundles, ns.reports = {}, {}
     for family, params in FAST.items():
         bundle = artifact(Model, root, f"bundle-{family}")
         train_model.python_func(
-            train=ns.train, bundle=bundle, family=family, snapshot_id=ns.snapshot_id, params_json=json.dumps(params)
+            train=ns.train,
+            bundle=bundle,
+            family=family,
+            snapshot_id=ns.snapshot_id,
+            params_json=json.dumps(params),
         )
         report = artifact(Artifact, root, f"report-{family}")
         evaluate.python_func(
@@ -83,14 +112,20 @@ def flow(tmp_path_factory):
         ns.bundles[family], ns.reports[family] = bundle, report
     ns.production = artifact(Artifact, root, "production")
     ns.production_version = evaluate_production.python_func(
-        test=ns.test, report=ns.production, registry_uri=ns.registry_uri, model_name="genre-classifier"
+        test=ns.test,
+        report=ns.production,
+        registry_uri=ns.registry_uri,
+        model_name="genre-classifier",
     )
     return ns
 
 
 def run_gate(flow, policy_json: str, tag: str, reports=None):
     reports = reports or flow.reports
-    champion, champion_report = artifact(Model, flow.root, f"champion-{tag}"), artifact(Artifact, flow.root, f"cr-{tag}")
+    champion, champion_report = (
+        artifact(Model, flow.root, f"champion-{tag}"),
+        artifact(Artifact, flow.root, f"cr-{tag}"),
+    )
     decision = artifact(Artifact, flow.root, f"decision-{tag}.json")
     verdict = gate.python_func(
         xgboost_bundle=flow.bundles["xgboost"], xgboost_report=reports["xgboost"],
@@ -142,12 +177,24 @@ def test_shuffled_labels_are_stopped_by_the_gate(flow, tmp_path):
     shuffled = artifact(Dataset, tmp_path, "shuffled.parquet")
     train.to_parquet(shuffled.path, index=False)
     bundle, report = artifact(Model, tmp_path, "bundle"), artifact(Artifact, tmp_path, "report")
-    train_model.python_func(train=shuffled, bundle=bundle, family="xgboost", snapshot_id="x", params_json=json.dumps(FAST["xgboost"]))
+    train_model.python_func(
+        train=shuffled,
+        bundle=bundle,
+        family="xgboost",
+        snapshot_id="x",
+        params_json=json.dumps(FAST["xgboost"]),
+    )
     evaluate.python_func(
-        bundle=bundle, test=flow.test, report=report, metrics=artifact(Metrics, tmp_path, "m"), robustness_cases=10
+        bundle=bundle,
+        test=flow.test,
+        report=report,
+        metrics=artifact(Metrics, tmp_path, "m"),
+        robustness_cases=10,
     )
     default_policy = "{}"
-    champion_family, _, _, decision = run_gate(flow, default_policy, "shuffled", {**flow.reports, "xgboost": report})
+    champion_family, _, _, decision = run_gate(
+        flow, default_policy, "shuffled", {**flow.reports, "xgboost": report}
+    )
     run_id = json.loads(Path(decision.path).read_text())["run_id"]
     assert champion_family != "xgboost"
     notes = RunLog.from_uri(flow.registry_uri, "genre-classifier").get(run_id).notes
@@ -159,7 +206,9 @@ def test_passing_champion_gets_detector_card_and_registration(flow):
     run_id = json.loads(Path(decision.path).read_text())["run_id"]
     assert family in {"xgboost", "bert"}
     with_detector = artifact(Model, flow.root, "with-detector")
-    fit_drift_detector.python_func(bundle=champion, train=flow.train, bundle_with_detector=with_detector)
+    fit_drift_detector.python_func(
+        bundle=champion, train=flow.train, bundle_with_detector=with_detector
+    )
     carded = artifact(Model, flow.root, "carded")
     md, html = artifact(Markdown, flow.root, "card.md"), artifact(HTML, flow.root, "card.html")
     model_card.python_func(
@@ -173,19 +222,28 @@ def test_passing_champion_gets_detector_card_and_registration(flow):
     assert "Gate" in Path(md.path).read_text() or "gate" in Path(md.path).read_text()
 
     version = register.python_func(
-        bundle=carded, decision=decision, registry_uri=flow.registry_uri, model_name="genre-classifier"
+        bundle=carded,
+        decision=decision,
+        registry_uri=flow.registry_uri,
+        model_name="genre-classifier",
     )
     registry = Registry.from_uri(flow.registry_uri, "genre-classifier")
     assert registry.resolve("production") == version
     assert registry.show(version).lineage.has_drift_detector
-    assert RunLog.from_uri(flow.registry_uri, "genre-classifier").get(run_id).registered_version == version
+    assert (
+        RunLog.from_uri(flow.registry_uri, "genre-classifier").get(run_id).registered_version
+        == version
+    )
 
     params = json.loads(start_retrain.python_func(
         registry_uri=flow.registry_uri, model_name="genre-classifier", reason="drift", window="fixed", window_days=30
     ))  # fmt: skip
     assert params == {"kind": "fixed", "days": 30}
     outcome = finish_retrain.python_func(
-        decision=decision, registry_uri=flow.registry_uri, model_name="genre-classifier", reason="drift"
+        decision=decision,
+        registry_uri=flow.registry_uri,
+        model_name="genre-classifier",
+        reason="drift",
     )
     assert outcome == "promoted"
     kinds = [e.kind for e in registry.events()]
@@ -194,4 +252,6 @@ def test_passing_champion_gets_detector_card_and_registration(flow):
 
 def test_retrain_refuses_an_unknown_reason(flow):
     with pytest.raises(ValueError, match="unknown retraining reason 'boredom'"):
-        start_retrain.python_func(registry_uri=flow.registry_uri, model_name="genre-classifier", reason="boredom")
+        start_retrain.python_func(
+            registry_uri=flow.registry_uri, model_name="genre-classifier", reason="boredom"
+        )

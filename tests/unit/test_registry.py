@@ -400,11 +400,13 @@ def test_cli_drives_the_registry_and_fails_with_one_line(
 
 def test_stage_new_version_bootstraps_production_then_stages_canaries(tmp_path):
     from fixtures.bundles import make_bundle
+
     from trending.registry import Registry, stage_new_version
 
     registry = Registry.from_uri((tmp_path / "reg").as_uri(), "genre-classifier")
     first = registry.register_version(make_bundle(tmp_path / "b1"), actor="t", reason="first")
-    second = registry.register_version(make_bundle(tmp_path / "b2", payload=b"other weights"), actor="t", reason="second")
+    other = make_bundle(tmp_path / "b2", payload=b"other weights")
+    second = registry.register_version(other, actor="t", reason="second")
 
     assert stage_new_version(registry, first, actor="t", reason="r") == "production"
     assert stage_new_version(registry, second, actor="t", reason="r") == "canary"

@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - typer option annotations and compact process flags read best on one line
 """``trending deploy``, ``trending canary status|promote|rollback``, ``trending shadow start|stop``.
 
 Adapters (kubernetes client, the local stack) are imported inside command bodies, so importing

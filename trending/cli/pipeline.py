@@ -34,7 +34,9 @@ def pipeline_arguments(
         if not SnapshotStore(open_store(arguments["data_uri"])).list():
             raise ValueError("no dataset snapshot yet: run `trending data ingest` first")
         arguments["source"] = "snapshot"
-        arguments["source_params_json"] = json.dumps({"snapshot_id": snapshot_id} if snapshot_id else {})
+        arguments["source_params_json"] = json.dumps(
+            {"snapshot_id": snapshot_id} if snapshot_id else {}
+        )
     if name == "continuous-training":
         arguments.update({k: v for k, v in {"reason": reason, "window": window}.items() if v})
     return arguments
@@ -55,9 +57,15 @@ def compile_(
 @app.command()
 def run(
     name: str = typer.Argument("training", help="Pipeline to run: training | continuous-training."),
-    snapshot_id: str | None = typer.Option(None, help="training: snapshot to train on (default: newest)."),
-    reason: str | None = typer.Option(None, help="continuous-training: drift | schedule | data_volume | performance."),
-    window: str | None = typer.Option(None, help="continuous-training: fixed | growing | drift_selected."),
+    snapshot_id: str | None = typer.Option(
+        None, help="training: snapshot to train on (default: newest)."
+    ),
+    reason: str | None = typer.Option(
+        None, help="continuous-training: drift | schedule | data_volume | performance."
+    ),
+    window: str | None = typer.Option(
+        None, help="continuous-training: fixed | growing | drift_selected."
+    ),
     param: list[str] = typer.Option([], help="Any pipeline parameter as key=value (repeatable)."),
 ) -> None:
     """Run a pipeline locally with kfp.local's SubprocessRunner (no cluster needed)."""
@@ -67,7 +75,9 @@ def run(
     log = settings.home.resolve() / "logs" / f"{name}.log"
     with failures_as_messages(ValueError, PipelineFailedError):
         pipeline_named(name)
-        arguments = pipeline_arguments(settings, name, snapshot_id=snapshot_id, reason=reason, window=window)
+        arguments = pipeline_arguments(
+            settings, name, snapshot_id=snapshot_id, reason=reason, window=window
+        )
         arguments.update(typed_arguments(name, _overrides(param)))
         output = run_local(name, arguments, settings.home.resolve() / "kfp", log)
     console.print(f"pipeline {name} finished: {output} (step logs: {log})")
@@ -89,9 +99,21 @@ def _cluster_client(host: str | None, namespace: str | None) -> Any:
     settings = load_settings()
     host = host or settings.kfp_host
     if not host:
-        raise typer.BadParameter("no KFP host: pass --host or set TRENDING_KFP_HOST", param_hint="--host")
+        raise typer.BadParameter(
+            "no KFP host: pass --host or set TRENDING_KFP_HOST", param_hint="--host"
+        )
     token = settings.kfp_token.get_secret_value() if settings.kfp_token else None
     return kfp_client(host, token=token, namespace=namespace or settings.kfp_namespace)
+
+
+def _client_and_package(
+    name: str, host: str | None, namespace: str | None, build_dir: Path
+) -> tuple[Any, Path]:
+    """A checked KFP client and the freshly compiled pipeline ``name``."""
+    from pipelines.run import compile_pipeline
+
+    client = _cluster_client(host, namespace)
+    return client, compile_pipeline(name, build_dir, load_settings().component_image)
 
 
 @app.command()
@@ -104,12 +126,11 @@ def submit(
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
 ) -> None:
     """Compile a pipeline and start one run on a KFP cluster (token from TRENDING_KFP_TOKEN)."""
-    from pipelines.run import KfpUnreachableError, compile_pipeline, submit as submit_run
+    from pipelines.run import KfpUnreachableError
+    from pipelines.run import submit as submit_run
 
-    settings = load_settings()
     with failures_as_messages(KfpUnreachableError, ValueError):
-        client = _cluster_client(host, namespace)
-        package = compile_pipeline(name, build_dir, settings.component_image)
+        client, package = _client_and_package(name, host, namespace, build_dir)
         run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
     console.print(f"submitted {name}: run {run_id}")
 
@@ -130,7 +151,9 @@ def upload(
         client = _cluster_client(host, namespace)
         for name in PIPELINES:
             package = compile_pipeline(name, build_dir, settings.component_image)
-            console.print(f"uploaded {name}: version {upload_pipeline(client, name, package, version)}")
+            console.print(
+                f"uploaded {name}: version {upload_pipeline(client, name, package, version)}"
+            )
 
 
 @app.command()
@@ -144,12 +167,12 @@ def schedule(
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
 ) -> None:
     """Create a recurring run of a pipeline on a KFP cluster."""
-    from pipelines.run import KfpUnreachableError, compile_pipeline
+    from pipelines.run import KfpUnreachableError
     from pipelines.run import schedule as schedule_run
 
-    settings = load_settings()
     with failures_as_messages(KfpUnreachableError, ValueError):
-        client = _cluster_client(host, namespace)
-        package = compile_pipeline(name, build_dir, settings.component_image)
-        job_id = schedule_run(client, name, package, _overrides(param), cron=cron, experiment=experiment)
+        client, package = _client_and_package(name, host, namespace, build_dir)
+        job_id = schedule_run(
+            client, name, package, _overrides(param), cron=cron, experiment=experiment
+        )
     console.print(f"scheduled {name} ({cron}): recurring run {job_id}")
