@@ -25,8 +25,4 @@ def materialize_features(data_uri: str, snapshot_id: str, feature_repo: str, fea
     from trending.snapshots import SnapshotStore
 
     titles = SnapshotStore(open_store(data_uri)).read(snapshot_id)
-    store = TitleFeatureStore(Path(feature_repo), Path(feast_dir))
-    store.write_source(titles)
-    store.apply()
-    store.materialize()
-    return len(titles)
+    return TitleFeatureStore(Path(feature_repo), Path(feast_dir)).publish(titles)

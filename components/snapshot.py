@@ -30,18 +30,15 @@ def snapshot(
 
     import pandas as pd
 
+    from trending.ingest import write_snapshot
     from trending.objectstore import open_store
     from trending.schema import ValidationReport
     from trending.snapshots import SnapshotStore
 
-    store = SnapshotStore(open_store(data_uri))
-    previous = store.list()
-    manifest = store.write(
-        ValidationReport(
-            accepted=pd.read_parquet(accepted.path), rejected=pd.read_parquet(rejected.path)
-        ),
-        source=source,
-        params=json.loads(params_json),
-        parent=previous[-1].snapshot_id if previous else None,
+    report = ValidationReport(
+        accepted=pd.read_parquet(accepted.path), rejected=pd.read_parquet(rejected.path)
+    )
+    manifest = write_snapshot(
+        SnapshotStore(open_store(data_uri)), report, source=source, params=json.loads(params_json)
     )
     return manifest.snapshot_id

@@ -78,6 +78,13 @@ class TitleFeatureStore:
         tmp.replace(path)
         return path
 
+    def publish(self, titles: pd.DataFrame) -> int:
+        """Serve ``titles``: add them to the offline source, apply the repo, materialize online."""
+        self.write_source(titles)
+        self.apply()
+        self.materialize()
+        return len(titles)
+
     def materialize(self, end: datetime | None = None) -> int:
         """Load the latest feature value of every title into the online store.
 

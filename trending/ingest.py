@@ -91,14 +91,31 @@ def ingest_frame(
     limit = settings.max_reject_rate if max_reject_rate is None else max_reject_rate
     report = validate_titles(frame, GenreVocabulary(), progress=validation_progress)
     check_reject_rate(report, limit)
-    snapshots = snapshot_store(settings)
+    manifest = write_snapshot(
+        snapshot_store(settings), report, source=source, params=params, notes=notes
+    )
+    return IngestResult(manifest=manifest, report=report)
+
+
+def write_snapshot(
+    snapshots: SnapshotStore,
+    report: ValidationReport,
+    *,
+    source: str,
+    params: dict[str, Any] | None = None,
+    notes: dict[str, Any] | None = None,
+) -> SnapshotManifest:
+    """Snapshot a validated batch, child of the newest snapshot of the same source.
+
+    Distribution changes against that parent are recorded as warnings in the manifest.
+    """
     parent = snapshots.latest(source)
     warnings = (
         distribution_warnings(report.accepted, snapshots.read(parent.snapshot_id))
         if parent is not None and not report.accepted.empty
         else []
     )
-    manifest = snapshots.write(
+    return snapshots.write(
         report,
         source=source,
         params=params,
@@ -106,7 +123,6 @@ def ingest_frame(
         notes=notes,
         warnings=warnings,
     )
-    return IngestResult(manifest=manifest, report=report)
 
 
 def overlay(previous: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
@@ -174,9 +190,4 @@ def feature_store(settings: Settings) -> TitleFeatureStore:
 
 def publish_features(settings: Settings, snapshot_id: str) -> int:
     """Add a snapshot's titles to the Feast offline source, apply the repo, materialize online."""
-    titles = snapshot_store(settings).read(snapshot_id)
-    store = feature_store(settings)
-    store.write_source(titles)
-    store.apply()
-    store.materialize()
-    return len(titles)
+    return feature_store(settings).publish(snapshot_store(settings).read(snapshot_id))
