@@ -6,11 +6,12 @@ Nothing here touches the disk at import; callers build ``Settings()`` in ``main`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,29 @@ class Settings(BaseSettings):
     max_reject_rate: float = Field(
         0.2, ge=0.0, le=1.0, description="An ingest fails when more rows than this are rejected."
     )
+    pipeline_params: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Extra pipeline parameters for local runs, as a JSON object of strings, e.g. "
+        '{"bert_params_json": "{\\"epochs\\": 1}"}; checked against the pipeline\'s parameters.',
+    )
+
+    @field_validator("pipeline_params", mode="before")
+    @classmethod
+    def _parse_pipeline_params(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"TRENDING_PIPELINE_PARAMS is not valid JSON ({exc.msg} at character {exc.pos}): "
+                'write a JSON object of strings, e.g. {"robustness_cases": "50"}'
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(
+                f"TRENDING_PIPELINE_PARAMS must be a JSON object, got {type(parsed).__name__}"
+            )
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in parsed.items()}
 
     @model_validator(mode="after")
     def _check_profile(self) -> Settings:

@@ -78,6 +78,10 @@ def run(
         arguments = pipeline_arguments(
             settings, name, snapshot_id=snapshot_id, reason=reason, window=window
         )
+        try:  # TRENDING_PIPELINE_PARAMS, then --param on top
+            arguments.update(typed_arguments(name, settings.pipeline_params))
+        except ValueError as exc:
+            raise ValueError(f"TRENDING_PIPELINE_PARAMS: {exc}") from None
         arguments.update(typed_arguments(name, _overrides(param)))
         output = run_local(name, arguments, settings.home.resolve() / "kfp", log)
     console.print(f"pipeline {name} finished: {output} (step logs: {log})")
