@@ -5,6 +5,8 @@ Feast online store (SQLite, built in a temp folder), genres from the real predic
 from __future__ import annotations
 
 import httpx
+from pathlib import Path
+
 import pytest
 
 from trending.ingest import ingest_frame, publish_features
@@ -17,11 +19,11 @@ MODEL = "genre-classifier"
 
 @pytest.fixture(scope="module")
 def feast_titles(tmp_path_factory):
-    from tests.conftest import REPO_ROOT
     from trending.settings import Settings
 
     settings = Settings(
-        home=tmp_path_factory.mktemp("home"), feature_repo=REPO_ROOT / "feature_repo"
+        home=tmp_path_factory.mktemp("home"),
+        feature_repo=Path(__file__).resolve().parents[2] / "feature_repo",
     )
     titles = generate_titles(30, seed=5)
     snapshot = ingest_frame(titles, settings, source="synthetic").manifest

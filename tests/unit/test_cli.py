@@ -77,7 +77,7 @@ def test_submit_to_an_unreachable_host_fails_fast_with_a_clear_message(monkeypat
         ],
     )
     assert result.exit_code == 1
-    assert f"KFP API at http://127.0.0.1:{port} is unreachable" in result.output
+    assert f"KFP API at http://127.0.0.1:{port} is unreachable" in " ".join(result.output.split())
 
 
 def test_submit_unknown_pipeline_is_refused(monkeypatch, tmp_path):
@@ -88,4 +88,6 @@ def test_submit_unknown_pipeline_is_refused(monkeypatch, tmp_path):
         app, ["pipeline", "submit", "nope", "--host", "http://x", "--build-dir", str(tmp_path)]
     )
     assert result.exit_code == 1
-    assert f"unknown pipeline 'nope': choose one of {sorted(PIPELINES)}" in result.output
+    assert f"unknown pipeline 'nope': choose one of {sorted(PIPELINES)}" in " ".join(
+        result.output.split()
+    )
