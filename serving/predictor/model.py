@@ -100,7 +100,7 @@ class GenreClassifierModel(Model):
             bundle_dir = registry.download(version, self.cache_dir / self.name / str(version))
             self.version = self.version or str(version)
         elif self.storage_uri is not None:
-            from serving.predictor.storage import local_bundle
+            from trending.bundle import local_bundle
 
             bundle_dir = local_bundle(self.storage_uri, self.cache_dir)
         assert bundle_dir is not None
