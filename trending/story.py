@@ -182,6 +182,11 @@ def _drift_plot(samples: Sequence[DriftSample], zero: datetime) -> str:
         ax.plot(
             xs, [max(s.p_value, 1e-12) for s in group], marker=".", label=f"v{version} {detector}"
         )
+    drifted = [s for s in samples if s.phase == "drifted"]
+    if drifted:
+        onset = (min(s.at for s in drifted) - zero).total_seconds()
+        ax.axvline(onset, color="gray", linestyle=":", linewidth=1)
+        ax.annotate("drifted traffic", (onset, 1.0), fontsize=8, color="gray")
     thresholds = {s.threshold for s in samples}
     for threshold in thresholds:
         ax.axhline(threshold, color="red", linestyle="--", linewidth=1)
@@ -244,7 +249,7 @@ def _metrics_plot(runs: Sequence[RunRecord]) -> str:
     ax.set_ylim(0, 1)
     ax.set_ylabel("test micro-F1")
     ax.set_title("Training runs: micro-F1 per family ('production' = the serving model, same rows)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(figure)
 
 

@@ -532,10 +532,8 @@ def _canaries(settings: Settings, home: Path, previous: int, candidate: int) -> 
 
 def _print_decisions(outcome: Any) -> None:
     for d in outcome.decisions:
-        failed = [c.name for c in d.checks if c.status == "fail"]
-        extra = f" (failed: {', '.join(failed)})" if failed else ""
         console.print(
-            f"  v{outcome.canary_version} at {d.traffic_percent}%: {d.action} — {d.reason}{extra}"
+            f"  v{outcome.canary_version} at {d.traffic_percent}%: {d.action} — {d.reason}"
         )
     colour = "green" if outcome.result == "promoted" else "red"
     console.print(f"result: [{colour}]{outcome.result}[/{colour}]")
@@ -552,7 +550,7 @@ def _finish(
     console.rule("timeline (registry event log)")
     events = registry.events()
     for line in timeline(events):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     runs = sorted(
         RunLog.from_uri(settings.resolved_registry_uri, settings.model_name).list(),
         key=lambda r: r.started_at,
