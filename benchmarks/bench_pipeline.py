@@ -59,6 +59,7 @@ def _direct(settings, root: Path) -> dict[str, float]:
         return kind(name=name, uri=str(root / name))
 
     timings: dict[str, float] = {}
+    root.mkdir(parents=True, exist_ok=True)
 
     def timed(name, fn, **kwargs):
         start = time.perf_counter()
