@@ -242,16 +242,19 @@ def bundle_loader(bundle_dir: Path) -> Callable[[str, str], DriftDetector]:
 
 def registry_loader(registry_uri: str, cache_dir: Path) -> Callable[[str, str], DriftDetector]:
     """Each version's own detector, downloaded from the registry on first use."""
+    from trending.bundle import MANIFEST_NAME, BundleError, verify_bundle
     from trending.registry import Registry, RegistryError
 
     def load(model: str, version: str) -> DriftDetector:
         if not version.isdigit():
             raise DriftError(f"model version {version!r} is not a registry version number")
+        bundle = cache_dir / model / version
         try:
-            bundle = Registry.from_uri(registry_uri, model).download(
-                int(version), cache_dir / model / version
-            )
-        except RegistryError as exc:
+            if (bundle / MANIFEST_NAME).is_file():
+                verify_bundle(bundle)  # downloaded before (e.g. at startup): reuse it
+            else:
+                bundle = Registry.from_uri(registry_uri, model).download(int(version), bundle)
+        except (RegistryError, BundleError) as exc:
             raise DriftError(f"no detector for {model} version {version}: {exc}") from None
         return load_drift_detector(bundle)
 

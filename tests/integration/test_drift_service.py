@@ -103,3 +103,22 @@ def test_payload_logger_events_fill_the_window_of_their_version(client) -> None:
 def test_bad_events_get_400_with_the_reason(client, headers, body, message) -> None:
     answer = client.post("/", headers=headers, content=body)
     assert answer.status_code == 400 and message in answer.json()["error"], answer.text
+
+
+def test_registry_loader_reuses_a_bundle_it_already_downloaded(trained_bundle, tmp_path) -> None:
+    import shutil
+
+    from serving.drift.app import registry_loader
+    from trending.drift import add_drift_detector
+    from trending.registry import Registry
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_bundle, bundle)
+    add_drift_detector(bundle, generate_titles(120, seed=4))
+    registry = Registry.from_uri((tmp_path / "registry").as_uri(), "genre-classifier")
+    version = registry.register_version(bundle, actor="test", reason="drift loader")
+
+    load = registry_loader(registry.store.uri, tmp_path / "cache")
+    first = load("genre-classifier", str(version))  # downloads
+    again = load("genre-classifier", str(version))  # the service's first event: same folder
+    assert first.genres == again.genres == list(DEFAULT_GENRES)
