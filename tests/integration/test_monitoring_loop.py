@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import yaml
 
 from trending.drift import fit_drift_detector, skew_feature_values
 from trending.features import texts_of
 from trending.genres import DEFAULT_GENRES
+from trending.local_monitoring import write_local_monitoring_configs
 from trending.processes import free_port, running_service
 from trending.registry import Registry
 from trending.synthetic import DriftKnobs, generate_titles
@@ -203,36 +203,17 @@ def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
     token_file = tmp_path / "trigger-token"
     token_file.write_text(TOKEN + "\n")
 
-    # The repository's rules, with DriftDetected's `for` shortened to the test's time scale.
-    rules = yaml.safe_load((MONITORING / "rules" / "trending.rules.yml").read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == "DriftDetected":
-                rule["for"] = "1s"
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
-    prometheus = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    prometheus["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    prometheus["rule_files"] = [str(tmp_path / "rules.yml")]
-    prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
-        f"127.0.0.1:{ports['alertmanager']}"
-    ]
-    jobs = {"drift": ports["drift"], "trigger": ports["trigger"]}
-    prometheus["scrape_configs"] = [
-        {**job, "static_configs": [{"targets": [f"127.0.0.1:{jobs[job['job_name']]}"]}]}
-        for job in prometheus["scrape_configs"]
-        if job["job_name"] in jobs
-    ]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
-    # The repository's Alertmanager routing, with the test's webhook URL, token file and timers;
+    # The repository's rules and routing, with the test's ports, token file and time scale;
     # repeat_interval 1 s makes Alertmanager itself send duplicate notifications.
-    alertmanager = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
-    route = alertmanager["route"]["routes"][0]
-    route.update(group_wait="0s", group_interval="1s", repeat_interval="1s")
-    receiver = next(r for r in alertmanager["receivers"] if r["name"] == route["receiver"])
-    webhook = receiver["webhook_configs"][0]
-    webhook["url"] = f"{url['trigger']}/alerts"
-    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
+    jobs = {
+        "drift": ports["drift"],
+        "trigger": ports["trigger"],
+        "alertmanager": ports["alertmanager"],
+    }
+    write_local_monitoring_configs(
+        MONITORING, tmp_path, jobs, token_file, drift_alert_for="1s",
+        alert_timers={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1s"},
+    )  # fmt: skip
 
     with ExitStack() as stack:
         stack.enter_context(

@@ -26,11 +26,11 @@ from typing import Any
 import httpx
 import pandas as pd
 import typer
-import yaml
 
 from trending.cli.common import console, load_settings
 from trending.cli.pipeline import pipeline_arguments
 from trending.ingest import ingest_frame, publish_features
+from trending.local_monitoring import write_local_monitoring_configs
 from trending.processes import free_port, running_process, running_service
 from trending.registry import Registry
 from trending.runs import RunLog
@@ -235,37 +235,6 @@ def _print_drift(rows: list[dict[str, Any]]) -> None:
         console.print(f"  v{row['version']} window={row['window_size']}: {scores}")
 
 
-def _monitoring_configs(home: Path, ports: dict[str, int], token_file: Path) -> dict[str, Path]:
-    """The repository's Prometheus, rules and Alertmanager configs, wired to the demo's ports."""
-    conf = home / "monitoring"
-    conf.mkdir(parents=True, exist_ok=True)
-    rules = yaml.safe_load((MONITORING / "rules" / "trending.rules.yml").read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == "DriftDetected":
-                rule["for"] = "5s"  # 5m in production; the demo's windows refresh every second
-    (conf / "rules.yml").write_text(yaml.safe_dump(rules))
-    prometheus = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    prometheus["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    prometheus["rule_files"] = [str(conf / "rules.yml")]
-    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]
-    targets["targets"] = [f"127.0.0.1:{ports['alertmanager']}"]
-    prometheus["scrape_configs"] = [
-        {**job, "static_configs": [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]}
-        for job in prometheus["scrape_configs"]
-        if job["job_name"] in ports
-    ]
-    (conf / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
-    alertmanager = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
-    route = alertmanager["route"]["routes"][0]
-    receiver = next(r for r in alertmanager["receivers"] if r["name"] == route["receiver"])
-    webhook = receiver["webhook_configs"][0]
-    webhook["url"] = f"http://127.0.0.1:{ports['trigger']}/alerts"
-    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
-    (conf / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
-    return {"prometheus": conf / "prometheus.yml", "alertmanager": conf / "alertmanager.yml"}
-
-
 def _retrain_environment(settings: Settings, home: Path) -> dict[str, str]:
     """What the trigger's retraining run needs: the demo's state and fast-enough parameters."""
     from pipelines.continuous_training import RETRAIN_GATE_POLICY
@@ -311,7 +280,10 @@ def _run_closed_loop(
     token_file.chmod(0o600)
     predictor_args, predictor_url = _predictor(settings, home, f"{url['drift']}/")
     ports["predictor"] = int(predictor_url.rsplit(":", 1)[1])
-    configs = _monitoring_configs(home, ports, token_file)
+    # DriftDetected's `for` is 5m in production; the demo's windows refresh every second.
+    configs = write_local_monitoring_configs(
+        MONITORING, home / "monitoring", ports, token_file, drift_alert_for="5s"
+    )
     # The drift service scores every version against production's training reference. (Its
     # --registry-uri mode downloads the startup version twice into one cache folder and then
     # refuses every event with 422, so the demo hands it the bundle.)
