@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, train_test_split
 
 from trending.bundle import BundleManifest, write_manifest
 from trending.evaluation import (
@@ -29,11 +30,12 @@ from trending.evaluation import (
 )
 from trending.features import texts_of
 from trending.genres import GenreVocabulary
-from trending.models.base import model_family
+from trending.models.base import GenreModel, model_family
 
 MIN_TRAINING_ROWS = 20
 CHALLENGER_FAMILIES = ("xgboost", "bert")
 BASELINE_FAMILIES = ("prior", "linear")
+THRESHOLD_FOLDS = 4  # out-of-fold fits for families without their own validation split
 
 
 def code_version() -> str:
@@ -56,11 +58,7 @@ def split_labelled(
     frame: pd.DataFrame, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded random split into (train, held-out) after dropping unlabeled rows."""
-    labelled = frame[frame["genres"].map(len) > 0].reset_index(drop=True)
-    if len(labelled) < MIN_TRAINING_ROWS:
-        raise ValueError(
-            f"only {len(labelled)} labelled titles: training needs at least {MIN_TRAINING_ROWS}"
-        )
+    labelled = _labelled_rows(frame, MIN_TRAINING_ROWS, "training")
     train, held_out = train_test_split(labelled, test_size=test_size, random_state=seed)
     return train.reset_index(drop=True), held_out.reset_index(drop=True)
 
@@ -76,6 +74,23 @@ def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(reviews=[[] for _ in range(len(frame))])
 
 
+def cross_fitted_scores(
+    make_model: Callable[[], GenreModel],
+    texts: Sequence[str],
+    labels: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Out-of-fold scores for every row: each fold scored by a model fitted on the others."""
+    scores = np.zeros(labels.shape, dtype=np.float32)
+    for fit_rows, held_rows in KFold(folds, shuffle=True, random_state=seed).split(labels):
+        model = make_model()
+        model.fit([texts[i] for i in fit_rows], labels[fit_rows])
+        scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
+    return scores
+
+
 def train_bundle(
     train: pd.DataFrame,
     output_dir: Path,
@@ -86,20 +101,34 @@ def train_bundle(
     data_snapshot_id: str | None = None,
     seed: int = 7,
 ) -> BundleManifest:
-    """Fit ``family`` on ``train``, tune thresholds on a validation split, write the bundle.
+    """Fit ``family`` on the labelled rows of ``train``, tune thresholds, write the bundle.
 
-    The model is fitted on 80 % of ``train``; per-genre thresholds are tuned on the other 20 %.
-    The bundle's metrics hold the validation scores and the training wall time; test metrics are
-    added by ``evaluate_bundle``.
+    Per-genre thresholds are tuned on scores of rows the model did not fit: the model's own
+    validation split when it keeps one (BERT and XGBoost hold rows out for early stopping),
+    otherwise out-of-fold scores from ``THRESHOLD_FOLDS`` extra fits (the cheap baselines), so
+    the bundle's model itself is fitted on every row. The bundle's metrics hold the validation
+    scores and the training wall time; test metrics are added by ``evaluate_bundle``.
     """
     vocabulary = vocabulary or GenreVocabulary()
-    fit_part, valid_part = split_labelled(with_text_columns(train), test_size=0.2, seed=seed)
-    model = model_family(family)(**{"seed": seed, **(params or {})})
+    labelled = with_text_columns(_labelled_rows(train, MIN_TRAINING_ROWS, "training"))
+    texts, labels = texts_of(labelled), vocabulary.encode(labelled["genres"])
+
+    def make_model() -> GenreModel:
+        return model_family(family)(**{"seed": seed, **(params or {})})
+
+    model = make_model()
     started = time.perf_counter()
-    model.fit(texts_of(fit_part), vocabulary.encode(fit_part["genres"]))
+    model.fit(texts, labels)
     train_seconds = time.perf_counter() - started
-    y_valid = vocabulary.encode(valid_part["genres"])
-    valid_scores = model.predict_proba(texts_of(valid_part))
+    held_out = model.held_out_scores() if hasattr(model, "held_out_scores") else None
+    if held_out is not None:
+        valid_rows, valid_scores = held_out
+    else:
+        valid_rows = np.arange(len(labels))
+        valid_scores = cross_fitted_scores(
+            make_model, texts, labels, folds=THRESHOLD_FOLDS, seed=seed
+        )
+    y_valid = labels[valid_rows]
     thresholds = tune_thresholds(y_valid, valid_scores)
     valid_metrics = classification_metrics(y_valid, apply_thresholds(valid_scores, thresholds))
 
@@ -115,7 +144,13 @@ def train_bundle(
             metrics={"validation": valid_metrics, "train_seconds": round(train_seconds, 3)},
             data_snapshot_id=data_snapshot_id,
             code_version=code_version(),
-            params={**getattr(model, "params", {}), "seed": seed, "train_rows": len(fit_part)},
+            params={
+                **getattr(model, "params", {}),
+                "seed": seed,
+                "train_rows": len(labels),
+                "threshold_rows": len(valid_rows),
+                "thresholds_from": "validation split" if held_out else "out-of-fold scores",
+            },
         ),
     )
 
@@ -172,11 +207,15 @@ def score_predictor_on(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
     return classification_metrics(y_true, apply_thresholds(scores, predictor.manifest.thresholds))
 
 
-def _labelled_rows(test: pd.DataFrame) -> pd.DataFrame:
-    labelled = test[test["genres"].map(len) > 0].reset_index(drop=True)
-    if labelled.empty:
-        raise ValueError("the test split has no labelled rows: nothing to evaluate on")
-    return with_text_columns(labelled)
+def _labelled_rows(frame: pd.DataFrame, min_rows: int = 1, purpose: str = "test") -> pd.DataFrame:
+    """The rows with at least one genre; at least ``min_rows`` of them, or a clear error."""
+    labelled = frame[frame["genres"].map(len) > 0].reset_index(drop=True)
+    if len(labelled) < min_rows:
+        raise ValueError(
+            f"only {len(labelled)} labelled rows in the {purpose} data; "
+            f"at least {min_rows} are needed"
+        )
+    return labelled
 
 
 def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
@@ -184,7 +223,7 @@ def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
     from trending.models.predictor import GenrePredictor
 
     predictor = GenrePredictor.from_bundle(bundle_dir)
-    labelled = _labelled_rows(test)
+    labelled = with_text_columns(_labelled_rows(test))
     metrics = {**predictor.manifest.metrics, "test": score_predictor_on(predictor, labelled)}
     return write_manifest(
         Path(bundle_dir), predictor.manifest.model_copy(update={"metrics": metrics})
@@ -220,7 +259,7 @@ def evaluate_candidate(
 
     predictor = GenrePredictor.from_bundle(bundle_dir)
     manifest = predictor.manifest
-    labelled = _labelled_rows(test)
+    labelled = with_text_columns(_labelled_rows(test))
     vocabulary = GenreVocabulary(manifest.genres)
     texts = texts_of(labelled)
     behaviour = (

@@ -25,6 +25,9 @@ def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
     manifest = train_bundle(rows, tmp_path / "bert", family="bert", params=TINY_BERT, seed=3)
     assert manifest.model_family == "bert"
     assert manifest.params["steps_run"] == 4  # max_steps caps training
+    # Thresholds come from the early-stopping split, so the model fits the other 80 %.
+    assert manifest.params["thresholds_from"] == "validation split"
+    assert manifest.params["threshold_rows"] == int(manifest.params["train_rows"] * 0.2)
     assert {"model/model.safetensors", "model/tokenizer.json", "model/config.json"} <= set(
         manifest.files
     )

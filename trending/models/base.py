@@ -19,7 +19,12 @@ FAMILIES: dict[str, str] = {
 
 
 class GenreModel(Protocol):
-    """A multi-label genre classifier over model input texts."""
+    """A multi-label genre classifier over model input texts.
+
+    A family that holds rows out of ``fit`` (e.g. for early stopping) may also define
+    ``held_out_scores() -> (row indices, scores) | None``; training tunes the thresholds on
+    those scores instead of paying for out-of-fold refits.
+    """
 
     family: str
 

@@ -35,7 +35,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
     "warmup_ratio": 0.1,
-    "validation_share": 0.1,  # internal split for early stopping
+    "validation_share": 0.2,  # internal split for early stopping and threshold tuning
     "patience": 1,  # epochs without validation-loss improvement before stopping
     "max_steps": 0,  # > 0 caps the optimizer steps (smoke tests)
     "mixed_precision": True,  # fp16 autocast on CUDA; ignored on CPU
@@ -45,6 +45,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 _MIN_ROWS_FOR_VALIDATION = 10
 _SETTINGS_FILE = "genre_bert.json"
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
 def default_model_path() -> Path:
@@ -84,6 +88,7 @@ class BertGenreModel:
         self.params = check_params(self.family, params, DEFAULT_PARAMS)
         self.model: Any = None
         self.tokenizer: Any = None
+        self._held_out: tuple[np.ndarray, np.ndarray] | None = None
         self.history: list[dict[str, float]] = []
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -178,7 +183,7 @@ class BertGenreModel:
         generator = np.random.default_rng(p["seed"] + 1)
 
         best_loss, best_state, stale, step = math.inf, None, 0, 0
-        self.history = []
+        self.history, self._held_out = [], None
         for epoch in range(p["epochs"]):
             self.model.train()
             shuffled = train_rows[generator.permutation(len(train_rows))]
@@ -215,6 +220,7 @@ class BertGenreModel:
                 if valid_loss < best_loss - 1e-4:
                     best_loss, stale = valid_loss, 0
                     best_state = copy.deepcopy(self.model.state_dict())
+                    self._held_out = (valid_rows, _sigmoid(logits))
                 else:
                     stale += 1
             self.history.append(record)
@@ -231,7 +237,11 @@ class BertGenreModel:
         if self.model is None:
             raise RuntimeError("the model is not trained: call fit() or load() first")
         logits = self._logits(list(texts), self._device(), 64)
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return _sigmoid(logits)
+
+    def held_out_scores(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Validation rows of the last ``fit`` and the kept (best) model's scores on them."""
+        return self._held_out
 
     def save(self, directory: Path) -> dict[str, Any]:
         """Write weights (safetensors), config and tokenizer into ``directory``."""

@@ -46,7 +46,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "n_jobs": 1,
     "seed": 7,
 }
-_EARLY_STOPPING_SHARE = 0.1
+# Rows held out of the booster for early stopping; their scores also tune the thresholds.
+_EARLY_STOPPING_SHARE = 0.2
 _MIN_ROWS_FOR_EARLY_STOPPING = 50
 
 
@@ -73,6 +74,7 @@ class XGBoostGenreModel:
         self.scorer: OneVsRestLogistic | None = None
         self.columns: np.ndarray | None = None
         self.booster: XGBClassifier | None = None
+        self._held_out: tuple[np.ndarray, np.ndarray] | None = None
 
     def _stack(self, scores: np.ndarray, matrix: sp.spmatrix) -> sp.csr_matrix:
         assert self.columns is not None
@@ -125,8 +127,18 @@ class XGBoostGenreModel:
                 eval_set=[(features[stop_rows], labels[stop_rows])],
                 verbose=False,
             )
+            held_scores = self.booster.predict_proba(features[stop_rows])
+            self._held_out = (stop_rows, np.asarray(held_scores, dtype=np.float32))
         else:
             self.booster.fit(features, labels)
+            self._held_out = None
+
+    def held_out_scores(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Rows of the last ``fit`` kept out of the booster (early stopping) and their scores.
+
+        Their stacked logistic scores are out-of-fold too, so these are honest validation scores.
+        """
+        return self._held_out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Per-genre probabilities."""
