@@ -1,14 +1,48 @@
 """The repository's Prometheus, rules and Alertmanager configs, rewired for processes on loopback.
 
-Used by the demo and the closed-loop integration test, so both run exactly the shipped rules
-and routing with only ports, intervals and timers changed.
+Used by the demo, the closed-loop integration test and the loop benchmark, so all run exactly the
+shipped rules and routing with only ports, intervals and timers changed. The test and the benchmark
+also find the binaries and start Prometheus and Alertmanager here.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
+
+from trending.processes import running_process
+
+# Debian's package installs Alertmanager as prometheus-alertmanager; upstream tarballs as alertmanager.
+ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
+INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager (Debian packages)"
+
+
+class MonitoringBinariesMissingError(RuntimeError):
+    """Prometheus or Alertmanager is not on PATH; the message says what to install."""
+
+
+def find_monitoring_binaries(
+    which: Callable[[str], str | None] = shutil.which,
+) -> dict[str, str]:
+    """Paths of the ``prometheus`` and ``alertmanager`` executables on PATH.
+
+    Alertmanager is looked up as ``prometheus-alertmanager`` (Debian) first, then ``alertmanager``.
+    Raises MonitoringBinariesMissingError naming what is missing and how to install it.
+    """
+    found = {
+        "prometheus": which("prometheus"),
+        "alertmanager": next(filter(None, map(which, ALERTMANAGER_NAMES)), None),
+    }
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise MonitoringBinariesMissingError(
+            f"{' and '.join(missing)} not found on PATH: {INSTALL_HINT}"
+        )
+    return {name: str(path) for name, path in found.items()}
 
 
 def write_local_monitoring_configs(
@@ -62,3 +96,53 @@ def write_local_monitoring_configs(
     webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     (out_dir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
     return {name: out_dir / f"{name}.yml" for name in ("rules", "prometheus", "alertmanager")}
+
+
+def monitoring_commands(
+    binaries: dict[str, str], configs: dict[str, Path], ports: dict[str, int], state_dir: Path
+) -> dict[str, list[str]]:
+    """Command lines of Alertmanager and Prometheus on loopback with the rewired configs.
+
+    Args:
+        binaries: From :func:`find_monitoring_binaries`.
+        configs: From :func:`write_local_monitoring_configs`.
+        ports: Must hold ``alertmanager`` and ``prometheus``.
+        state_dir: Their data folders go below it.
+    """
+    return {
+        "alertmanager": [
+            binaries["alertmanager"],
+            f"--config.file={configs['alertmanager']}",
+            f"--storage.path={state_dir / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
+            "--cluster.listen-address=",  # no gossip port: one instance, and no clash with others
+        ],
+        "prometheus": [
+            binaries["prometheus"],
+            f"--config.file={configs['prometheus']}",
+            f"--storage.tsdb.path={state_dir / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+        ],
+    }
+
+
+@contextmanager
+def running_monitoring(
+    binaries: dict[str, str],
+    configs: dict[str, Path],
+    ports: dict[str, int],
+    state_dir: Path,
+    log_dir: Path,
+) -> Iterator[dict[str, str]]:
+    """Run Alertmanager, then Prometheus, until the block ends; yield their base URLs.
+
+    Each is ready (``/-/ready`` answers 200) before the block starts; both are stopped however it
+    ends. Logs go to ``log_dir/alertmanager.log`` and ``log_dir/prometheus.log``.
+    """
+    urls = {name: f"http://127.0.0.1:{ports[name]}" for name in ("alertmanager", "prometheus")}
+    with ExitStack() as stack:
+        for name, command in monitoring_commands(binaries, configs, ports, state_dir).items():
+            stack.enter_context(
+                running_process(command, f"{urls[name]}/-/ready", log_dir / f"{name}.log")
+            )
+        yield urls

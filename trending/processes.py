@@ -6,11 +6,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -68,3 +71,27 @@ def running_service(
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """Run ``python -m <module> <args>`` with this interpreter, as ``running_process`` does."""
     return running_process([sys.executable, "-m", module, *args], ready_url, log_path, timeout)
+
+
+def wait_until(what: str, check: Callable[[], T], timeout: float, every: float = 0.25) -> T:
+    """Call ``check`` every ``every`` seconds until it returns something truthy; return that.
+
+    A connection error counts as "not yet" (a service may still be starting). After ``timeout``
+    seconds a TimeoutError names ``what`` and the last value seen.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = check()
+        except httpx.TransportError as exc:
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}"
+            )
+        time.sleep(every)

@@ -5,13 +5,10 @@ continuous-training launch (a real subprocess) and the story in the registry's e
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +19,13 @@ import pytest
 from trending.drift import fit_drift_detector, skew_feature_values
 from trending.features import texts_of
 from trending.genres import DEFAULT_GENRES
-from trending.local_monitoring import write_local_monitoring_configs
-from trending.processes import free_port, running_service
+from trending.local_monitoring import (
+    MonitoringBinariesMissingError,
+    find_monitoring_binaries,
+    running_monitoring,
+    write_local_monitoring_configs,
+)
+from trending.processes import free_port, running_service, wait_until
 from trending.registry import Registry
 from trending.synthetic import DriftKnobs, generate_titles
 
@@ -46,53 +48,20 @@ with open(sys.argv[1], "a") as f:
 
 
 def _binaries() -> dict[str, str]:
-    found = {name: shutil.which(name) for name in ("prometheus", "prometheus-alertmanager")}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        pytest.skip(
-            f"{', '.join(missing)} not installed: apt-get install -y prometheus "
-            "prometheus-alertmanager (Debian packages)"
-        )
-    return {name: str(path) for name, path in found.items()}
+    try:
+        return find_monitoring_binaries()
+    except MonitoringBinariesMissingError as exc:
+        pytest.skip(str(exc))
 
 
 def wait_for(
     what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.25
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.TransportError as exc:
-            last = exc
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
-
-
-@contextmanager
-def binary_service(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-
-            def ready() -> bool:
-                if process.poll() is not None:
-                    pytest.fail(f"{command[0]} exited: {log.read_text()[-2000:]}")
-                return httpx.get(ready_url, timeout=1).status_code == 200
-
-            wait_for(f"{command[0]} to be ready", ready, timeout=30)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    try:
+        return wait_until(what, check, timeout, every)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 def send_traffic(url: str, titles, version: str = "1", batch: int = 50) -> None:
@@ -210,7 +179,7 @@ def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
         "trigger": ports["trigger"],
         "alertmanager": ports["alertmanager"],
     }
-    write_local_monitoring_configs(
+    configs = write_local_monitoring_configs(
         MONITORING, tmp_path, jobs, token_file, drift_alert_for="1s",
         alert_timers={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1s"},
     )  # fmt: skip
@@ -262,31 +231,7 @@ def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
                 tmp_path / "trigger.log",
             )
         )
-        stack.enter_context(
-            binary_service(
-                [
-                    binaries["prometheus-alertmanager"],
-                    f"--config.file={tmp_path / 'alertmanager.yml'}",
-                    f"--storage.path={tmp_path / 'am-data'}",
-                    f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
-                    "--cluster.listen-address=",
-                ],
-                f"{url['alertmanager']}/-/ready",
-                tmp_path / "alertmanager.log",
-            )
-        )
-        stack.enter_context(
-            binary_service(
-                [
-                    binaries["prometheus"],
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                    f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-                ],
-                f"{url['prometheus']}/-/ready",
-                tmp_path / "prometheus.log",
-            )
-        )
+        stack.enter_context(running_monitoring(binaries, configs, ports, tmp_path, tmp_path))
 
         # 1. An unauthenticated or wrongly authenticated webhook call is refused.
         assert httpx.post(f"{url['trigger']}/alerts", json=webhook_payload()).status_code == 401

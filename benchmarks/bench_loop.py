@@ -1,0 +1,363 @@
+"""Closed monitoring loop: time from drift injection to the start of a retraining run (goal: <= 2 min).
+
+Run: ``.venv/bin/python benchmarks/bench_loop.py [--repeats 3]`` or ``python -m benchmarks loop``.
+Writes ``benchmarks/results/loop.json`` with the command, date, machine and load.
+
+Real processes on loopback, as in tests/integration/test_monitoring_loop.py: the KServe predictor
+(payload log -> drift service), the drift service, the retrain trigger, and Prometheus +
+Alertmanager running the shipped monitoring/ configs (``trending.local_monitoring``) with a 5 s
+scrape and evaluation interval. Only ports, the token file and the DriftDetected ``for`` change
+(``--alert_for``, 5 s as in ``make demo``; 5 m in the shipped rule, which adds 5 minutes by
+design). The drift service keeps its own defaults (window 1,000, scored every 10 s).
+
+Each repeat starts every process afresh, fills the window with titles like the training data,
+waits until Prometheus has scraped "no drift", then sends drifted titles (the demo's knobs) one
+per request at ``--rate`` requests/s and follows the loop. Stages, in seconds after the first
+drifted request:
+
+- drift_flagged: the drift service's ``trending_drift_is_drift`` gauge is 1 (polled every 0.2 s);
+- alert_pending: Prometheus's ``activeAt`` of DriftDetected (the first evaluation that saw it);
+- alert_firing: DriftDetected is firing (polled);
+- retrain_requested: the trigger's ``retrain_requested`` event (Alertmanager's webhook arrived);
+- retrain_started: the trigger's ``retrain_started`` event (its launcher returned a run id);
+- run_process_started: the launched run's own first statement (its clock).
+
+The launcher is the real ``LocalCommandLauncher`` (``--launcher local``) with ``--command`` set to
+a four-line script that records the launch: the trigger really starts a subprocess, but not the
+continuous-training pipeline (its cost is in bench_pipeline.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from trending.local_monitoring import (
+    find_monitoring_binaries,
+    running_monitoring,
+    write_local_monitoring_configs,
+)
+from trending.processes import free_port, running_service, wait_until
+from trending.registry import Registry
+from trending.synthetic import DriftKnobs, generate_titles
+
+REPO = Path(__file__).resolve().parents[1]
+MONITORING = REPO / "monitoring"
+RESULTS = REPO / "benchmarks" / "results" / "loop.json"
+MODEL = "genre-classifier"
+GOAL_SECONDS = 120.0
+# trending/cli/demo.py's drift: unseen words, uniform genre priors, longer plots.
+DRIFT = DriftKnobs(vocabulary_shift=0.3, genre_prior_shift=1.0, text_length_scale=1.5)
+STAGES = (
+    "drift_flagged",
+    "alert_pending",
+    "alert_firing",
+    "retrain_requested",
+    "retrain_started",
+    "run_process_started",
+)
+RECORD_LAUNCH = """\
+import json, os, sys, time
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"at": time.time(), "run_id": os.environ["TRENDING_RETRAIN_RUN_ID"],
+                        "argv": sys.argv[2:]}) + "\\n")
+"""
+
+
+def train_bundle_with_detector(directory: Path, titles: int) -> Path:
+    """An XGBoost bundle on synthetic titles with its drift detector, as the pipeline makes one."""
+    from trending.drift import add_drift_detector
+    from trending.training import split_labelled, train_bundle
+
+    train, _ = split_labelled(generate_titles(titles, seed=5), test_size=0.2, seed=5)
+    train_bundle(train, directory, data_snapshot_id="bench-loop-synthetic")
+    add_drift_detector(directory, train)
+    return directory
+
+
+class Traffic(threading.Thread):
+    """V1 requests of ``batch`` titles each, paced at ``rate`` requests/s (0: as fast as answered).
+
+    With ``repeat`` the titles are sent again and again until :meth:`stop`; otherwise once.
+    ``first_sent_at`` is the wall-clock time just before the first request left.
+    """
+
+    def __init__(
+        self, url: str, titles: pd.DataFrame, *, batch: int, rate: float, repeat: bool
+    ) -> None:
+        super().__init__(name="traffic", daemon=True)
+        self.url = f"{url}/v1/models/{MODEL}:predict"
+        self.bodies = [
+            {
+                "instances": [
+                    {"title_id": t, "plot": p, "reviews": list(r)}
+                    for t, p, r in zip(part["title_id"], part["plot"], part["reviews"], strict=True)
+                ]
+            }
+            for part in (titles.iloc[i : i + batch] for i in range(0, len(titles), batch))
+        ]
+        self.rate, self.repeat = rate, repeat
+        self.first_sent_at: float | None = None
+        self.started_sending = threading.Event()
+        self.sent = self.errors = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            begun = time.monotonic()
+            while not self._halt.is_set():
+                for body in self.bodies:
+                    if self.rate:
+                        self._halt.wait(max(0.0, begun + self.sent / self.rate - time.monotonic()))
+                    if self._halt.is_set():
+                        return
+                    if self.first_sent_at is None:
+                        self.first_sent_at = time.time()
+                        self.started_sending.set()
+                    self.errors += client.post(self.url, json=body).status_code != 200
+                    self.sent += 1
+                if not self.repeat:
+                    return
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=35)
+
+
+def drift_flagged(drift_url: str) -> bool:
+    """Whether any detector's ``trending_drift_is_drift`` gauge is 1 right now."""
+    text = httpx.get(f"{drift_url}/metrics", timeout=5).text
+    return any(
+        sample.value == 1.0
+        for family in text_string_to_metric_families(text)
+        if family.name == "trending_drift_is_drift"
+        for sample in family.samples
+    )
+
+
+def drift_alerts(prometheus_url: str) -> list[dict[str, Any]]:
+    """Prometheus's pending and firing DriftDetected alerts."""
+    alerts = httpx.get(f"{prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+    return [a for a in alerts if a["labels"]["alertname"] == "DriftDetected"]
+
+
+def prometheus_sees_no_drift(prometheus_url: str) -> bool:
+    """Prometheus has scraped both detectors' gauges and both say 0."""
+    answer = httpx.get(
+        f"{prometheus_url}/api/v1/query", params={"query": "trending_drift_is_drift"}, timeout=5
+    ).json()["data"]["result"]
+    return len(answer) == 2 and all(float(s["value"][1]) == 0.0 for s in answer)
+
+
+def follow_loop(
+    url: dict[str, str], registry: Registry, launches: Path, traffic: Traffic, timeout: float
+) -> tuple[dict[str, float], int]:
+    """Each stage's wall-clock time, and the drifted requests sent when the drift gauge turned 1.
+
+    Polls every 0.2 s until the launched run has recorded itself.
+    """
+    seen: dict[str, float] = {}
+    sent_when_flagged = 0
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(STAGES):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the loop did not close in {timeout:.0f} s; stages seen: {seen}")
+        now = time.time()
+        if "drift_flagged" not in seen and drift_flagged(url["drift"]):
+            seen["drift_flagged"], sent_when_flagged = now, traffic.sent
+        alerts = drift_alerts(url["prometheus"])
+        if alerts and "alert_pending" not in seen:
+            seen["alert_pending"] = min(
+                datetime.fromisoformat(a["activeAt"]) for a in alerts
+            ).timestamp()
+        if "alert_firing" not in seen and any(a["state"] == "firing" for a in alerts):
+            seen["alert_firing"] = now
+        for event in registry.events():
+            if event.kind in STAGES and event.kind not in seen:
+                seen[event.kind] = event.at.timestamp()
+        if launches.is_file() and launches.read_text():
+            seen["run_process_started"] = json.loads(launches.read_text().splitlines()[0])["at"]
+        time.sleep(0.2)
+    return seen, sent_when_flagged
+
+
+def one_repeat(
+    args: argparse.Namespace, bundle: Path, binaries: dict[str, str], work: Path
+) -> dict[str, Any]:
+    """Start every process, calm window, drifted traffic, follow the loop; stop everything."""
+    names = ("predictor", "drift", "trigger", "prometheus", "alertmanager")
+    ports = {name: free_port() for name in names}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    token_file = work / "trigger-token"
+    token_file.write_text(secrets.token_urlsafe(24) + "\n")
+    recorder, launches = work / "record_launch.py", work / "launches.jsonl"
+    recorder.write_text(RECORD_LAUNCH)
+    registry_uri = (work / "registry").resolve().as_uri()
+    registry = Registry.from_uri(registry_uri, MODEL)
+    configs = write_local_monitoring_configs(
+        MONITORING, work, ports, token_file, drift_alert_for=args.alert_for, interval="5s"
+    )
+    with ExitStack() as stack:
+        stack.enter_context(running_service("serving.drift", [
+            "--bundle", str(bundle), "--model-name", MODEL, "--window-size", str(args.window),
+            "--interval", str(args.drift_interval), "--host", "127.0.0.1",
+            "--port", str(ports["drift"]),
+        ], f"{url['drift']}/readyz", work / "drift.log"))  # fmt: skip
+        stack.enter_context(running_service("serving.trigger", [
+            "--token-file", str(token_file), "--registry-uri", registry_uri, "--model-name", MODEL,
+            "--cooldown-seconds", "3600", "--launcher", "local",
+            "--command", shlex.join([sys.executable, str(recorder), str(launches)]),
+            "--host", "127.0.0.1", "--port", str(ports["trigger"]),
+        ], f"{url['trigger']}/readyz", work / "trigger.log"))  # fmt: skip
+        stack.enter_context(running_monitoring(binaries, configs, ports, work, work))
+        stack.enter_context(running_service("serving.predictor", [
+            "--model_name", MODEL, "--bundle_dir", str(bundle),
+            "--http_port", str(ports["predictor"]), "--grpc_port", str(free_port()),
+            "--payload_log_url", f"{url['drift']}/",
+        ], f"{url['predictor']}/v2/models/{MODEL}/ready", work / "predictor.log"))  # fmt: skip
+
+        calm = Traffic(
+            url["predictor"], generate_titles(args.window, seed=21), batch=25, rate=0, repeat=False
+        )
+        calm.run()
+        scored = wait_until(
+            "the drift service to score a full calm window",
+            lambda: [
+                r
+                for r in httpx.get(f"{url['drift']}/drift", timeout=5).json()
+                if r["window_size"] >= args.window and len(r["detectors"]) == 2
+            ],
+            timeout=args.drift_interval + 60,
+        )
+        if scored[0]["is_drift"]:
+            raise RuntimeError(f"the calm window is already flagged as drift: {scored}")
+        wait_until(
+            "Prometheus to scrape 'no drift'",
+            lambda: prometheus_sees_no_drift(url["prometheus"]),
+            timeout=60,
+        )
+
+        drifted = generate_titles(args.window, seed=22, drift=DRIFT)
+        traffic = Traffic(url["predictor"], drifted, batch=1, rate=args.rate, repeat=True)
+        traffic.start()
+        stack.callback(traffic.stop)
+        traffic.started_sending.wait(timeout=30)
+        assert traffic.first_sent_at is not None
+        seen, sent_when_flagged = follow_loop(url, registry, launches, traffic, args.timeout)
+        traffic.stop()
+    started = seen["retrain_started"] - traffic.first_sent_at
+    return {
+        "seconds_after_injection": {k: round(seen[k] - traffic.first_sent_at, 2) for k in STAGES},
+        "stage_seconds": {
+            stage: round(seen[stage] - (seen[STAGES[i - 1]] if i else traffic.first_sent_at), 2)
+            for i, stage in enumerate(STAGES)
+        },
+        "injection_to_retrain_started_seconds": round(started, 2),
+        "drifted_requests_when_flagged": sent_when_flagged,
+        "drifted_requests_sent": traffic.sent,
+        "request_errors": calm.errors + traffic.errors,
+        "launched": json.loads(launches.read_text().splitlines()[0])["argv"],
+    }
+
+
+def _versions(binaries: dict[str, str]) -> dict[str, str]:
+    return {
+        name: subprocess.run(
+            [path, "--version"], capture_output=True, text=True, check=False
+        ).stdout.splitlines()[0]
+        for name, path in binaries.items()
+    }
+
+
+def main() -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=20.0, help="drifted requests per second")
+    parser.add_argument("--window", type=int, default=1000, help="drift window (service default)")
+    parser.add_argument("--drift_interval", type=float, default=10.0, help="drift scoring, s")
+    parser.add_argument("--alert_for", default="5s", help="DriftDetected's `for` (5m shipped)")
+    parser.add_argument("--train_titles", type=int, default=1500)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per repeat, seconds")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    binaries = find_monitoring_binaries()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
+    print(f"processes' logs and state: {work}", flush=True)
+    bundle = train_bundle_with_detector(work / "bundle", args.train_titles)
+    runs = []
+    for i in range(args.repeats):
+        (work / f"run-{i}").mkdir()
+        runs.append(one_repeat(args, bundle, binaries, work / f"run-{i}"))
+        print(json.dumps(runs[-1]["seconds_after_injection"]), flush=True)
+    rewired = yaml.safe_load((work / "run-0" / "alertmanager.yml").read_text())
+    totals = [r["injection_to_retrain_started_seconds"] for r in runs]
+    result = {
+        "benchmark": "loop",
+        "command": shlex.join(["python", *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            **_versions(binaries),
+        },
+        "setup": {
+            "prometheus_scrape_and_evaluation_interval": "5s",
+            "drift_detected_for": f"{args.alert_for} (shipped rule: 5m)",
+            "alertmanager_retrain_route": {
+                k: v
+                for k, v in rewired["route"]["routes"][0].items()
+                if k in ("group_wait", "group_interval", "repeat_interval")
+            },
+            "drift_window": args.window,
+            "drift_scoring_interval_seconds": args.drift_interval,
+            "drifted_requests_per_second": args.rate,
+            "titles_per_request": 1,
+            "drift_knobs": vars(DRIFT),
+            "launcher": (
+                "LocalCommandLauncher (--launcher local) with --command = a script that records "
+                "the launch: a real subprocess, not the continuous-training pipeline"
+            ),
+            "processes": "predictor (payload log) -> drift service -> Prometheus -> "
+            "Alertmanager -> trigger -> launcher, all on loopback, fresh per repeat",
+        },
+        "goal_seconds": GOAL_SECONDS,
+        "repeats": runs,
+        "median_seconds_after_injection": {
+            stage: round(statistics.median(r["seconds_after_injection"][stage] for r in runs), 2)
+            for stage in STAGES
+        },
+        "median_injection_to_retrain_started_seconds": round(statistics.median(totals), 2),
+        "max_injection_to_retrain_started_seconds": max(totals),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"median {result['median_injection_to_retrain_started_seconds']} s -> {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
