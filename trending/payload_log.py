@@ -4,7 +4,9 @@ The events have the shape of KServe's own payload logger, so a sink written for 
 project's drift detector) reads them unchanged: binary-mode CloudEvents over HTTP POST with
 ``ce-type`` ``org.kubeflow.serving.inference.request`` / ``.response``, one ``ce-id`` shared by a
 request and its response, ``ce-source``, the extensions ``ce-inferenceservicename``,
-``ce-namespace``, ``ce-component``, ``ce-endpoint``, and the JSON payload as the body.
+``ce-namespace``, ``ce-component``, ``ce-endpoint``, and the JSON payload as the body. Attribute
+header values are percent-encoded as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) requires, so a
+client's request id with spaces or non-ASCII characters still travels (the SDK does not encode).
 
 Logging never slows or fails a request: ``log_request``/``log_response`` only put the payload on
 a bounded queue (dropping it when the queue is full); a background thread builds the events and
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from cloudevents.conversion import to_binary
@@ -54,6 +57,17 @@ class PayloadLogTarget:
 
 
 _STOP = object()
+# Printable ASCII except space, double quote and percent: left as is in ce-* header values.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' "%')
+
+
+def encode_header_value(value: str) -> str:
+    """Percent-encode a CloudEvents attribute for an HTTP header (HTTP binding 3.1.3.2).
+
+    Space, double quote, percent and everything outside printable ASCII become ``%XX`` of their
+    UTF-8 bytes; ``urllib.parse.unquote`` gives the attribute back.
+    """
+    return quote(value, safe=_HEADER_SAFE)
 
 
 class PayloadLogger:
@@ -158,6 +172,10 @@ class PayloadLogger:
                 ce_type, event_id, data, model_id, time = item
                 try:
                     headers, body = to_binary(self.event(ce_type, event_id, data, model_id, time))
+                    headers = {
+                        k: encode_header_value(v) if k.startswith("ce-") else v
+                        for k, v in headers.items()
+                    }
                     response = client.post(self.target.sink_url, headers=headers, content=body)
                     delivered = response.status_code < 300
                     if not delivered:
