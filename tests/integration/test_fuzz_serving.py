@@ -1,14 +1,28 @@
-"""Nothing a client sends produces a 500: hypothesis throws arbitrary bodies at V1 and V2 REST.
+"""Nothing a client sends produces a server error: hypothesis fuzzes V1/V2 REST and V2 gRPC.
 
-The app is KServe's real REST stack (endpoints, dataplane, exception handlers) plus the
-predictor's guard, served in-process through Starlette's TestClient (fast enough to fuzz).
+REST: KServe's real REST stack (endpoints, dataplane, exception handlers) plus the predictor's
+guard, served in-process through Starlette's TestClient (fast enough to fuzz); no body may get a 5xx.
+
+gRPC: KServe's real ``GRPCServer`` (servicer, exception interceptor, message-size limit) on a
+loopback port, driven by a thread of its own; arbitrary ``ModelInferRequest`` messages must never
+get ``INTERNAL`` or ``UNKNOWN``, only a client-side status with a message, and well-formed ones
+must answer. Its model batches across requests (``max_batch_size`` 4), so the dynamic batching
+path is fuzzed too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import struct
 import sys
+import threading
+from dataclasses import dataclass
 from unittest import mock
+from urllib.parse import unquote
 
+import grpc
+import httpx
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,28 +85,36 @@ v2_bodies = st.one_of(
 raw_bytes = st.binary(max_size=300)
 
 
-@pytest.fixture(scope="module")
-def client(trained_bundle):
+def load_model(bundle, **options):
+    """The predictor model on ``bundle`` in a repository, with metrics in a private registry."""
     with mock.patch.object(sys, "argv", ["serving.predictor"]):  # kserve parses argv at import
         import kserve.model_server  # noqa: F401
-    from fastapi import FastAPI
-    from fastapi.responses import ORJSONResponse
-    from fastapi.testclient import TestClient
     from kserve.model_repository import ModelRepository
-    from kserve.protocol.dataplane import DataPlane
-    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
-    from kserve.protocol.rest.server import RESTServer
     from prometheus_client import CollectorRegistry
 
-    from serving.predictor import http
     from serving.predictor.model import GenreClassifierModel
     from trending.metrics import ServingMetrics
 
-    model = GenreClassifierModel(MODEL, bundle_dir=trained_bundle, max_instances=8)
+    model = GenreClassifierModel(MODEL, bundle_dir=bundle, max_instances=8, **options)
     model.load()
     model.metrics = ServingMetrics(MODEL, "fuzz", model.predictor.genres, CollectorRegistry())
     repository = ModelRepository()
     repository.update(model)
+    return model, repository
+
+
+@pytest.fixture(scope="module")
+def client(trained_bundle):
+    from fastapi import FastAPI
+    from fastapi.responses import ORJSONResponse
+    from fastapi.testclient import TestClient
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.server import RESTServer
+
+    from serving.predictor import http
+
+    model, repository = load_model(trained_bundle)
     server = RESTServer(
         "unused:app", DataPlane(repository), ModelRepositoryExtension(repository), 0
     )
@@ -140,3 +162,273 @@ def test_the_fuzzed_app_does_answer_good_requests(client):
     assert response.status_code == 200
     body = {"inputs": [{"name": "p", "shape": [1], "datatype": "BYTES", "data": ["A heist."]}]}
     assert client.post(f"/v2/models/{MODEL}/infer", json=body).status_code == 200
+
+
+# ---- V2 gRPC ------------------------------------------------------------------------------------
+
+GRPC_MAX_MESSAGE = 4096  # what start_model_server sets from --max_payload_bytes
+# Statuses that mean "the server failed", as opposed to "the request was wrong".
+SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+
+
+def bytes_tensor(elements: list[bytes]) -> bytes:
+    """The V2 raw BYTES encoding: each element as a 4-byte little-endian length, then its bytes."""
+    return b"".join(struct.pack("<I", len(e)) + e for e in elements)
+
+
+plot_bytes = st.one_of(
+    st.sampled_from([b"", b" ", b"\t\n ", b"\xff\xfe", b"caf\xe9", b"\x00", b"A heist."]),
+    st.text(max_size=40).map(str.encode),
+    st.binary(max_size=30),
+)
+shapes = st.lists(st.integers(-2, 12) | st.integers(-(2**40), 2**40), max_size=3)
+
+
+@st.composite
+def bytes_requests(draw):
+    """The served model, one BYTES tensor: odd elements, shapes that lie, contents or raw bytes."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    elements = draw(st.lists(plot_bytes, max_size=12))  # the fixture's limit is 8
+    n = len(elements)
+    shape = draw(st.one_of(st.sampled_from([[n], [n, 1]]), shapes))
+    tensor = pb.ModelInferRequest.InferInputTensor(name="plot", datatype="BYTES", shape=shape)
+    request = pb.ModelInferRequest(model_name=MODEL, id=draw(st.text(max_size=8)))
+    carried = draw(st.sampled_from(["contents", "raw", "raw garbage"]))
+    if carried == "contents":
+        tensor.contents.bytes_contents.extend(elements)
+    else:  # KServe's binary form: 4-byte little-endian length, then the bytes, per element
+        raw = bytes_tensor(elements) if carried == "raw" else draw(st.binary(max_size=60))
+        request.raw_input_contents.append(raw)
+    request.inputs.append(tensor)
+    return request
+
+
+@st.composite
+def infer_tensors(draw):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name=draw(st.text(max_size=5)),
+        datatype=draw(
+            st.sampled_from(["BYTES", "FP32", "FP16", "INT64", "BOOL", "UINT8", "x", ""])
+        ),
+        shape=draw(shapes),
+    )
+    contents = draw(st.sampled_from(["bytes", "fp32", "int64", "bool", "none"]))
+    if contents == "bytes":
+        tensor.contents.bytes_contents.extend(draw(st.lists(plot_bytes, max_size=4)))
+    elif contents == "fp32":
+        tensor.contents.fp32_contents.extend(draw(st.lists(st.floats(width=32), max_size=4)))
+    elif contents == "int64":
+        tensor.contents.int64_contents.extend(draw(st.lists(st.integers(-5, 5), max_size=4)))
+    elif contents == "bool":
+        tensor.contents.bool_contents.extend(draw(st.lists(st.booleans(), max_size=4)))
+    if draw(st.booleans()):
+        tensor.parameters["binary_data_size"].int64_param = draw(st.integers(-1, 100))
+    return tensor
+
+
+@st.composite
+def any_requests(draw):
+    """Any model name, 0-3 tensors of any datatype, raw contents that may not match the tensors."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    request = pb.ModelInferRequest(
+        model_name=draw(st.sampled_from([MODEL] * 4 + ["", "other-model", MODEL.upper()])),
+        id=draw(st.text(max_size=8)),
+        inputs=draw(
+            st.lists(infer_tensors(), min_size=1, max_size=1)
+            | st.lists(infer_tensors(), max_size=3)
+        ),
+    )
+    raw = draw(st.sampled_from(["none", "per tensor", "any"]))
+    if raw == "per tensor":
+        for tensor in request.inputs:
+            tensor.ClearField("contents")
+            request.raw_input_contents.append(draw(st.binary(max_size=60)))
+    elif raw == "any":
+        request.raw_input_contents.extend(draw(st.lists(st.binary(max_size=60), max_size=3)))
+    if draw(st.booleans()):
+        request.parameters["priority"].string_param = draw(st.text(max_size=5))
+    return request
+
+
+@st.composite
+def good_requests(draw):
+    """Well-formed requests: 1-8 plots as ``contents`` or raw BYTES, shape [N] or [N, 1], any id."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    letters = st.characters(categories=["L", "N"])
+    plots = draw(st.lists(st.text(letters, min_size=1, max_size=60), min_size=1, max_size=8))
+    encoded = [p.encode() for p in plots]
+    n = len(plots)
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="plot", datatype="BYTES", shape=draw(st.sampled_from([[n], [n, 1]]))
+    )
+    if draw(st.booleans()):
+        raw = [bytes_tensor(encoded)]
+    else:
+        raw = []
+        tensor.contents.bytes_contents.extend(encoded)
+    request_id = draw(st.text(min_size=1, max_size=12))  # the payload log's ce-id
+    return pb.ModelInferRequest(
+        model_name=MODEL, id=request_id, inputs=[tensor], raw_input_contents=raw
+    ), plots
+
+
+class EventSink:
+    """An httpx transport standing in for the payload-log sink: keeps every event it receives."""
+
+    def __init__(self) -> None:
+        self.events: list[httpx.Request] = []
+        self.received = threading.Condition()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.received:
+            self.events.append(request)
+            self.received.notify_all()
+        return httpx.Response(202)
+
+
+@dataclass
+class GrpcTarget:
+    stub: object
+    model: object
+    sink: EventSink
+
+
+@pytest.fixture(scope="module")
+def grpc_target(trained_bundle):
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+    from kserve.protocol.grpc.server import GRPCServer
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+
+    from trending.payload_log import PayloadLogger, PayloadLogTarget
+    from trending.processes import free_port
+
+    model, repository = load_model(trained_bundle, max_batch_size=4, max_batch_wait_ms=1.0)
+    sink = EventSink()
+    model.payload_log = PayloadLogger(
+        PayloadLogTarget("http://sink.invalid/events", "grpc-fuzz", MODEL),
+        transport=httpx.MockTransport(sink),
+        on_drop=model.metrics.record_payload_log_dropped,
+    ).start()
+    port = free_port()
+    limits = {
+        "grpc_max_send_message_length": 1 << 22,
+        "grpc_max_receive_message_length": GRPC_MAX_MESSAGE,
+    }
+    server = GRPCServer(
+        port, DataPlane(repository), ModelRepositoryExtension(repository), limits, grace_period=1
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="grpc-fuzz-server", daemon=True)
+    thread.start()
+    serving = asyncio.run_coroutine_threadsafe(server.start(2), loop)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        yield GrpcTarget(pb_grpc.GRPCInferenceServiceStub(channel), model, sink)
+    finally:
+        channel.close()
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
+        serving.result(timeout=30)
+        asyncio.run_coroutine_threadsafe(model.batcher.close(), loop).result(timeout=30)
+        model.payload_log.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+
+
+def grpc_status(stub, request) -> tuple[grpc.StatusCode, str, object]:
+    """(status, details, response or None) of one ModelInfer call."""
+    try:
+        response = stub.ModelInfer(request, timeout=30)
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or "", None
+    return grpc.StatusCode.OK, "", response
+
+
+def score_matrix(response) -> np.ndarray:
+    outputs = {o.name: o for o in response.outputs}
+    return np.asarray(outputs["scores"].contents.fp32_contents, dtype=np.float32).reshape(
+        list(outputs["scores"].shape)
+    )
+
+
+GRPC_FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@GRPC_FUZZ
+@given(request=st.one_of(bytes_requests(), any_requests()))
+def test_grpc_requests_never_internal(grpc_target, request):
+    code, details, _ = grpc_status(grpc_target.stub, request)
+    assert code not in SERVER_FAULTS, details
+    if code != grpc.StatusCode.OK:
+        assert details.strip(), f"{code} without a message"
+    if request.model_name != MODEL:  # KServe decodes the tensors before it looks the model up
+        assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), details
+
+
+@settings(GRPC_FUZZ, max_examples=60)
+@given(batch=st.lists(good_requests(), min_size=1, max_size=4))
+def test_grpc_good_requests_answer_alone_or_batched(grpc_target, batch):
+    """Concurrent requests share model calls; each gets its own rows and its payload events."""
+    target = grpc_target
+    with target.sink.received:
+        seen = len(target.sink.events)
+    dropped = target.model.payload_log.dropped
+    calls = [target.stub.ModelInfer.future(request, timeout=30) for request, _ in batch]
+    for call, (_, plots) in zip(calls, batch, strict=True):
+        response = call.result()
+        scores = score_matrix(response)
+        assert scores.shape == (len(plots), 19)
+        np.testing.assert_allclose(scores, target.model.predictor.scores(plots), atol=1e-6)
+        assert list(response.outputs[0].shape) == [len(plots)]
+    with target.sink.received:  # the sender thread delivers asynchronously
+        target.sink.received.wait_for(
+            lambda: (
+                len(target.sink.events) - seen + target.model.payload_log.dropped - dropped
+                >= 2 * len(batch)
+            ),
+            timeout=30,
+        )
+        events = target.sink.events[seen:]
+    assert target.model.payload_log.dropped == dropped, "payload events were dropped"
+    ids = sorted(unquote(e.headers["ce-id"]) for e in events)
+    assert ids == sorted(request.id for request, _ in batch for _ in range(2))
+
+
+@pytest.mark.parametrize(
+    ("plots", "shape", "message"),
+    [
+        ([b"A heist."] * 9, [9], "limit is 8"),
+        ([b"caf\xe9"], [1], "not valid UTF-8"),
+        ([b" \t"], [1], "must not be empty"),
+        ([b"A heist."], [3], "use shape [1]"),
+    ],
+)
+def test_grpc_bad_tensor_messages_say_what_to_fix(grpc_target, plots, shape, message):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name="plot", datatype="BYTES", shape=shape)
+    tensor.contents.bytes_contents.extend(plots)
+    code, details, _ = grpc_status(
+        grpc_target.stub, pb.ModelInferRequest(model_name=MODEL, inputs=[tensor])
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in details
+
+
+def test_grpc_oversized_message_is_resource_exhausted(grpc_target):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name="plot", datatype="BYTES", shape=[1])
+    tensor.contents.bytes_contents.append(b"x" * GRPC_MAX_MESSAGE)
+    code, details, _ = grpc_status(
+        grpc_target.stub, pb.ModelInferRequest(model_name=MODEL, inputs=[tensor])
+    )
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, details

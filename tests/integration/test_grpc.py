@@ -14,6 +14,7 @@ from trending.processes import free_port, running_service
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"
 HORROR = "A haunted house, a possessed demon, a curse and a night of terror."
+MAX_PAYLOAD = 16384  # --max_payload_bytes also caps gRPC messages
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def server(trained_bundle, tmp_path_factory):
     args = [
         "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", "3",
         "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--max_instances", "4",
+        "--max_payload_bytes", str(MAX_PAYLOAD),
     ]  # fmt: skip
     url = f"http://127.0.0.1:{http_port}"
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
@@ -68,6 +70,13 @@ def test_grpc_bad_requests_are_invalid_argument(server, values, datatype, messag
         infer(server[1], values, datatype)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in info.value.details()
+
+
+def test_grpc_message_over_the_payload_cap_is_resource_exhausted(server):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        infer(server[1], ["x" * MAX_PAYLOAD])
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert str(MAX_PAYLOAD) in info.value.details()  # grpc names the limit
 
 
 def test_grpc_requests_are_counted_with_http_equivalent_codes(server):
