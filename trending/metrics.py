@@ -10,6 +10,8 @@ The metric names and labels are a contract; change them only together with
 - ``trending_predictions_total{model,version,genre}``: genres predicted (above threshold).
 - ``trending_prediction_score{model,version,genre}``: score distribution per genre.
 - ``trending_instances_per_request{model,version}``: batch size as the client sent it.
+- ``trending_model_batch_size{model,version}``: titles per model call, after dynamic batching
+  joined concurrent requests (equal to the request sizes when batching is off).
 - ``trending_input_chars{model,version}``: characters of model input text per instance.
 - ``trending_errors_total{model,version,kind}``: failed requests by kind.
 - ``trending_payload_log_dropped_total{model,version}``: payload-log events not delivered.
@@ -98,6 +100,13 @@ class ServingMetrics:
             buckets=INSTANCE_BUCKETS,
             registry=registry,
         )
+        self.model_batch = Histogram(
+            "trending_model_batch_size",
+            "Titles per model call (after dynamic batching).",
+            labels,
+            buckets=INSTANCE_BUCKETS,
+            registry=registry,
+        )
         self.input_chars = Histogram(
             "trending_input_chars",
             "Characters of model input text per instance.",
@@ -120,6 +129,7 @@ class ServingMetrics:
         # Children bound once: a labels() lookup per observation costs more than the observation.
         self._duration = self.duration.labels(model, version)
         self._instances = self.instances.labels(model, version)
+        self._model_batch = self.model_batch.labels(model, version)
         self._input_chars = self.input_chars.labels(model, version)
         self._dropped = self.payload_log_dropped.labels(model, version)
         self._predicted = [self.predictions.labels(model, version, g) for g in self.genres]
@@ -142,6 +152,10 @@ class ServingMetrics:
     def record_payload_log_dropped(self, count: int = 1) -> None:
         """Count payload-log events that were not delivered."""
         self._dropped.inc(count)
+
+    def record_model_call(self, titles: int) -> None:
+        """Record one model call over ``titles`` titles (one or more requests' worth)."""
+        self._model_batch.observe(titles)
 
     def record_batch(
         self, scores: np.ndarray, chosen: np.ndarray, input_chars: Sequence[int]

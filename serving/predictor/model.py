@@ -114,6 +114,7 @@ class GenreClassifierModel(Model):
                 self.predictor.scores,
                 max_batch_size=self.max_batch_size,
                 max_wait_ms=self.max_batch_wait_ms,
+                on_batch=self._record_model_call,
             )
         self.ready = True
         return self.ready
@@ -127,8 +128,13 @@ class GenreClassifierModel(Model):
     async def _scores(self, texts: list[str]) -> np.ndarray:
         assert self.predictor is not None  # load() ran: KServe only routes to ready models
         if self.batcher is None:
+            self._record_model_call(len(texts))
             return self.predictor.scores(texts)
         return np.stack(await self.batcher.submit(texts))
+
+    def _record_model_call(self, titles: int) -> None:
+        if self.metrics is not None:
+            self.metrics.record_model_call(titles)
 
     async def predict_titles(
         self, titles: list[TitleInput]

@@ -97,10 +97,11 @@ def load_model(bundle, **options):
 
     model = GenreClassifierModel(MODEL, bundle_dir=bundle, max_instances=8, **options)
     model.load()
-    model.metrics = ServingMetrics(MODEL, "fuzz", model.predictor.genres, CollectorRegistry())
+    registry = CollectorRegistry()
+    model.metrics = ServingMetrics(MODEL, "fuzz", model.predictor.genres, registry)
     repository = ModelRepository()
     repository.update(model)
-    return model, repository
+    return model, repository, registry
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def client(trained_bundle):
 
     from serving.predictor import http
 
-    model, repository = load_model(trained_bundle)
+    model, repository, _ = load_model(trained_bundle)
     server = RESTServer(
         "unused:app", DataPlane(repository), ModelRepositoryExtension(repository), 0
     )
@@ -296,6 +297,15 @@ class GrpcTarget:
     stub: object
     model: object
     sink: EventSink
+    registry: object
+
+    def model_calls(self) -> tuple[float, float]:
+        """(model calls, titles in them) so far: ``trending_model_batch_size`` count and sum."""
+        labels = {"model": MODEL, "version": "fuzz"}
+        return tuple(
+            self.registry.get_sample_value(f"trending_model_batch_size_{part}", labels) or 0.0
+            for part in ("count", "sum")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +318,9 @@ def grpc_target(trained_bundle):
     from trending.payload_log import PayloadLogger, PayloadLogTarget
     from trending.processes import free_port
 
-    model, repository = load_model(trained_bundle, max_batch_size=4, max_batch_wait_ms=1.0)
+    model, repository, registry = load_model(
+        trained_bundle, max_batch_size=4, max_batch_wait_ms=1.0
+    )
     sink = EventSink()
     model.payload_log = PayloadLogger(
         PayloadLogTarget("http://sink.invalid/events", "grpc-fuzz", MODEL),
@@ -330,7 +342,7 @@ def grpc_target(trained_bundle):
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=30)
-        yield GrpcTarget(pb_grpc.GRPCInferenceServiceStub(channel), model, sink)
+        yield GrpcTarget(pb_grpc.GRPCInferenceServiceStub(channel), model, sink, registry)
     finally:
         channel.close()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
@@ -381,6 +393,7 @@ def test_grpc_good_requests_answer_alone_or_batched(grpc_target, batch):
     with target.sink.received:
         seen = len(target.sink.events)
     dropped = target.model.payload_log.dropped
+    calls_before, titles_before = target.model_calls()
     calls = [target.stub.ModelInfer.future(request, timeout=30) for request, _ in batch]
     for call, (_, plots) in zip(calls, batch, strict=True):
         response = call.result()
@@ -388,6 +401,10 @@ def test_grpc_good_requests_answer_alone_or_batched(grpc_target, batch):
         assert scores.shape == (len(plots), 19)
         np.testing.assert_allclose(scores, target.model.predictor.scores(plots), atol=1e-6)
         assert list(response.outputs[0].shape) == [len(plots)]
+    # A request's titles stay in one model call; concurrent requests may share one.
+    calls_after, titles_after = target.model_calls()
+    assert titles_after - titles_before == sum(len(plots) for _, plots in batch)
+    assert 1 <= calls_after - calls_before <= len(batch)
     with target.sink.received:  # the sender thread delivers asynchronously
         target.sink.received.wait_for(
             lambda: (

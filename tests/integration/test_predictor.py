@@ -226,6 +226,8 @@ def test_metrics_count_known_traffic(server):
     assert delta("trending_errors_total", kind="invalid_json") == 1
     assert delta("trending_instances_per_request_count") == 4
     assert delta("trending_instances_per_request_sum") == 7
+    assert delta("trending_model_batch_size_count") == 4  # batching is off for XGBoost
+    assert delta("trending_model_batch_size_sum") == 7
     assert delta("trending_input_chars_sum") == 4 * len(HORROR) + 3 * len(CRIME)
     assert delta("trending_prediction_score_count", genre="Horror") == 7
     assert delta("trending_predictions_total", genre="Horror") >= 4
