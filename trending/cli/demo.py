@@ -17,7 +17,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,13 +26,19 @@ from typing import Any
 import httpx
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from trending.cli.common import console, load_settings
 from trending.cli.pipeline import pipeline_arguments
 from trending.ingest import ingest_frame, publish_features
-from trending.local_monitoring import write_local_monitoring_configs
-from trending.processes import free_port, running_process, running_service
-from trending.registry import Registry
+from trending.local_monitoring import (
+    MonitoringBinariesMissingError,
+    find_monitoring_binaries,
+    running_monitoring,
+    write_local_monitoring_configs,
+)
+from trending.processes import free_port, running_service, wait_until
+from trending.registry import Event, Registry
 from trending.runs import RunLog
 from trending.settings import Settings
 from trending.story import (
@@ -75,7 +81,6 @@ SAMPLE_PLOTS = (
     "Two detectives chase a cartel after a bank heist goes wrong and a murder follows.",
     "An alien spaceship lands and a robot must save the planet in the far future.",
 )
-INSTALL = "apt-get install prometheus prometheus-alertmanager"
 
 
 def _with_bad_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -85,20 +90,6 @@ def _with_bad_rows(frame: pd.DataFrame) -> pd.DataFrame:
     bad.loc[bad.index[0], "plot"] = "   "
     bad.loc[bad.index[1], "genres"] = ["Cyberpunk"]
     return pd.concat([frame, bad], ignore_index=True)
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; raise with ``what`` after ``timeout``."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.TransportError as exc:
-            last = exc
-        if last:
-            return last
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 @contextmanager
@@ -265,21 +256,34 @@ def _retrain_finished(registry: Registry) -> dict[str, Any] | None:
     return finished[-1].details if finished else None
 
 
-def _run_closed_loop(
-    settings: Settings, home: Path, binaries: dict[str, str], drift: list[DriftSample]
-) -> dict[str, Any] | None:
-    """Serve with monitoring, drift the traffic, follow the alert to the finished retraining run."""
-    model, logs = settings.model_name, home / "logs"
-    registry = Registry.from_uri(settings.resolved_registry_uri, model)
-    names = ("drift", "trigger", "prometheus", "alertmanager")
-    ports = {name: free_port() for name in names}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+def _write_trigger_token(home: Path) -> Path:
+    """A fresh bearer token for the retrain trigger; Alertmanager reads it from this file."""
     token_file = home / "secrets" / "trigger-token"
     token_file.parent.mkdir(parents=True, exist_ok=True)
     token_file.write_text(secrets.token_urlsafe(24) + "\n")
     token_file.chmod(0o600)
-    predictor_args, predictor_url = _predictor(settings, home, f"{url['drift']}/")
-    ports["predictor"] = int(predictor_url.rsplit(":", 1)[1])
+    return token_file
+
+
+def _retrain_log(home: Path, run_id: object) -> Path:
+    """Where the trigger writes a retraining run's output (its ``--log-dir`` below)."""
+    return home / "logs" / "retrain" / f"{run_id}.log"
+
+
+@contextmanager
+def _running_services(
+    settings: Settings, home: Path, registry: Registry, binaries: dict[str, str]
+) -> Iterator[dict[str, str]]:
+    """Run drift service, trigger, Alertmanager, Prometheus and predictor; yield their URLs.
+
+    Everything is stopped when the block ends, the trigger's retraining run first.
+    """
+    model, logs = settings.model_name, home / "logs"
+    ports = {name: free_port() for name in ("drift", "trigger", "prometheus", "alertmanager")}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    token_file = _write_trigger_token(home)
+    predictor_args, url["predictor"] = _predictor(settings, home, f"{url['drift']}/")
+    ports["predictor"] = int(url["predictor"].rsplit(":", 1)[1])
     # DriftDetected's `for` is 5m in production; the demo's windows refresh every second.
     configs = write_local_monitoring_configs(
         MONITORING, home / "monitoring", ports, token_file, drift_alert_for="5s"
@@ -299,6 +303,7 @@ def _run_closed_loop(
             "--host", "127.0.0.1",
             "--port", str(ports["drift"]),
         ], f"{url['drift']}/readyz", logs / "drift.log"))  # fmt: skip
+        # The retraining run is the trigger's child, so it inherits this environment.
         with _environment(_retrain_environment(settings, home)):
             trigger = stack.enter_context(running_service("serving.trigger", [
                 "--token-file", str(token_file), "--registry-uri", settings.resolved_registry_uri,
@@ -307,93 +312,128 @@ def _run_closed_loop(
                 "--port", str(ports["trigger"]),
             ], f"{url['trigger']}/readyz", logs / "trigger.log"))  # fmt: skip
         stack.callback(_stop_children, trigger.pid)  # runs before the trigger stops
-        stack.enter_context(running_process([
-            binaries["prometheus-alertmanager"], f"--config.file={configs['alertmanager']}",
-            f"--storage.path={home / 'alertmanager'}",
-            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
-        ], f"{url['alertmanager']}/-/ready", logs / "alertmanager.log"))  # fmt: skip
-        stack.enter_context(running_process([
-            binaries["prometheus"], f"--config.file={configs['prometheus']}",
-            f"--storage.tsdb.path={home / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-        ], f"{url['prometheus']}/-/ready", logs / "prometheus.log"))  # fmt: skip
+        stack.enter_context(running_monitoring(binaries, configs, ports, home, logs))
         stack.enter_context(running_service(
-            "serving.predictor", predictor_args, f"{predictor_url}/v2/models/{model}/ready",
+            "serving.predictor", predictor_args, f"{url['predictor']}/v2/models/{model}/ready",
             logs / "predictor.log",
         ))  # fmt: skip
-        console.print(f"predictor {predictor_url} (payload log -> drift {url['drift']}), "
+        console.print(f"predictor {url['predictor']} (payload log -> drift {url['drift']}), "
                       f"Prometheus {url['prometheus']}, Alertmanager {url['alertmanager']}, "
                       f"trigger {url['trigger']} (bearer token in {token_file})")  # fmt: skip
-        _show_serving(predictor_url, model)
+        yield url
 
-        console.rule("5. normal traffic: titles like the training data")
-        _send(predictor_url, model, generate_titles(WINDOW, seed=21))
-        calm = _wait(
-            "the drift service to score a full window",
-            lambda: [r for r in _drift_rows(url["drift"]) if r["window_size"] >= WINDOW],
-            timeout=120,
-        )
-        drift += _samples(calm, "normal")
-        _print_drift(calm)
 
-        console.rule("6. drifted traffic: new words, uniform genres, longer plots")
-        console.print(f"knobs: {DRIFT}")
-        recent = pd.concat([
-            generate_titles(RECENT_DRIFTED, seed=8, drift=DRIFT, start=DRIFT_ONSET),
-            generate_titles(RECENT_AS_BEFORE, seed=9, start=DRIFT_ONSET),
-        ], ignore_index=True)  # fmt: skip
-        labelled = ingest_frame(recent, settings, source="synthetic")
-        console.print(f"new labelled titles since the onset {DRIFT_ONSET:%Y-%m-%d}: "
-                      f"{labelled.report.counts['accepted']} ({RECENT_DRIFTED} drifted, "
-                      f"{RECENT_AS_BEFORE} as before) -> snapshot {labelled.manifest.snapshot_id}")  # fmt: skip
-        drifted = generate_titles(WINDOW, seed=22, drift=DRIFT, start=DRIFT_ONSET)
-        for start in range(0, WINDOW, 50):
-            _send(predictor_url, model, drifted.iloc[start : start + 50])
-            drift += _samples(_drift_rows(url["drift"]), "drifted")
-        flagged = _wait(
-            "the drift service to flag drift",
-            lambda: [r for r in _drift_rows(url["drift"]) if r["is_drift"]],
-            timeout=120,
-        )
-        drift += _samples(flagged, "drifted")
-        _print_drift(flagged)
+def _send_normal_traffic(url: dict[str, str], model: str, drift: list[DriftSample]) -> None:
+    """One window of titles like the training data, scored by the drift service (no drift)."""
+    console.rule("5. normal traffic: titles like the training data")
+    _send(url["predictor"], model, generate_titles(WINDOW, seed=21))
+    calm = wait_until(
+        "the drift service to score a full window",
+        lambda: [r for r in _drift_rows(url["drift"]) if r["window_size"] >= WINDOW],
+        timeout=120,
+        every=0.5,
+    )
+    drift.extend(_samples(calm, "normal"))
+    _print_drift(calm)
 
-        console.rule("7. alert: Prometheus DriftDetected -> Alertmanager -> retrain trigger")
 
-        def firing() -> list[dict[str, Any]]:
-            drift.extend(_samples(_drift_rows(url["drift"]), "drifted"))
-            alerts = httpx.get(f"{url['prometheus']}/api/v1/alerts", timeout=5).json()
-            return [a for a in alerts["data"]["alerts"]
-                    if a["labels"]["alertname"] == "DriftDetected" and a["state"] == "firing"]  # fmt: skip
+def _ingest_recent_titles(settings: Settings) -> None:
+    """Labelled titles that arrived after the onset: what the retraining run will train on."""
+    recent = pd.concat([
+        generate_titles(RECENT_DRIFTED, seed=8, drift=DRIFT, start=DRIFT_ONSET),
+        generate_titles(RECENT_AS_BEFORE, seed=9, start=DRIFT_ONSET),
+    ], ignore_index=True)  # fmt: skip
+    labelled = ingest_frame(recent, settings, source="synthetic")
+    console.print(f"new labelled titles since the onset {DRIFT_ONSET:%Y-%m-%d}: "
+                  f"{labelled.report.counts['accepted']} ({RECENT_DRIFTED} drifted, "
+                  f"{RECENT_AS_BEFORE} as before) -> snapshot {labelled.manifest.snapshot_id}")  # fmt: skip
 
-        alert = _wait("Prometheus to fire DriftDetected", firing, timeout=120)[0]["labels"]
-        console.print(f"Prometheus: DriftDetected firing (detector={alert['detector']}, "
-                      f"version={alert['version']}, action={alert['action']})")  # fmt: skip
-        started = _wait(
-            "the trigger to start a retraining run",
-            lambda: [e for e in registry.events() if e.kind == "retrain_started"],
-            timeout=120,
-        )[0]
-        console.print(f"trigger: {started.reason} -> run {started.details.get('run_id')} "
-                      f"(window {started.details.get('window')}; log "
-                      f"{logs / 'retrain' / (str(started.details.get('run_id')) + '.log')})")  # fmt: skip
 
-        console.rule("8. continuous-training run (kfp.local, launched by the trigger)")
-        pipeline_log = home / "logs" / "continuous-training.log"
-        child_log = logs / "retrain" / f"{started.details.get('run_id')}.log"
-        began = time.monotonic()
-        with console.status("retraining…") as status:
+def _send_drifted_traffic(
+    settings: Settings, url: dict[str, str], drift: list[DriftSample]
+) -> None:
+    """A window of drifted titles, until the drift service flags drift."""
+    console.rule("6. drifted traffic: new words, uniform genres, longer plots")
+    console.print(f"knobs: {DRIFT}")
+    _ingest_recent_titles(settings)
+    drifted = generate_titles(WINDOW, seed=22, drift=DRIFT, start=DRIFT_ONSET)
+    # In batches of 50, so the report's drift chart shows the p-values falling as the window fills.
+    for start in range(0, WINDOW, 50):
+        _send(url["predictor"], settings.model_name, drifted.iloc[start : start + 50])
+        drift.extend(_samples(_drift_rows(url["drift"]), "drifted"))
+    flagged = wait_until(
+        "the drift service to flag drift",
+        lambda: [r for r in _drift_rows(url["drift"]) if r["is_drift"]],
+        timeout=120,
+        every=0.5,
+    )
+    drift.extend(_samples(flagged, "drifted"))
+    _print_drift(flagged)
 
-            def finished() -> dict[str, Any] | None:
-                if child_log.is_file() and "error:" in child_log.read_text(errors="replace"):
-                    raise RuntimeError(f"the retraining run failed; see {child_log}")
-                status.update(f"retraining: {_last_task(pipeline_log)} "
-                              f"({time.monotonic() - began:.0f} s)")  # fmt: skip
-                return _retrain_finished(registry)
 
-            outcome = _wait("the retraining run to finish", finished, timeout=1500, every=2)
-        console.print(f"finished in {time.monotonic() - began:.0f} s (step logs: {pipeline_log})")
-        return outcome
+def _wait_for_alert_and_trigger(
+    url: dict[str, str], registry: Registry, home: Path, drift: list[DriftSample]
+) -> Event:
+    """Follow DriftDetected from Prometheus to the trigger's ``retrain_started`` event."""
+    console.rule("7. alert: Prometheus DriftDetected -> Alertmanager -> retrain trigger")
+
+    def firing() -> list[dict[str, Any]]:
+        drift.extend(_samples(_drift_rows(url["drift"]), "drifted"))
+        alerts = httpx.get(f"{url['prometheus']}/api/v1/alerts", timeout=5).json()
+        return [a for a in alerts["data"]["alerts"]
+                if a["labels"]["alertname"] == "DriftDetected" and a["state"] == "firing"]  # fmt: skip
+
+    alert = wait_until("Prometheus to fire DriftDetected", firing, timeout=120, every=0.5)
+    labels = alert[0]["labels"]
+    console.print(f"Prometheus: DriftDetected firing (detector={labels['detector']}, "
+                  f"version={labels['version']}, action={labels['action']})")  # fmt: skip
+    started = wait_until(
+        "the trigger to start a retraining run",
+        lambda: [e for e in registry.events() if e.kind == "retrain_started"],
+        timeout=120,
+        every=0.5,
+    )[0]
+    run_id = started.details.get("run_id")
+    console.print(f"trigger: {started.reason} -> run {run_id} "
+                  f"(window {started.details.get('window')}; log {_retrain_log(home, run_id)})")  # fmt: skip
+    return started
+
+
+def _wait_for_retraining(home: Path, registry: Registry, started: Event) -> dict[str, Any] | None:
+    """Show the retraining run's progress until the trigger records ``retrain_finished``."""
+    console.rule("8. continuous-training run (kfp.local, launched by the trigger)")
+    pipeline_log = home / "logs" / "continuous-training.log"
+    run_log = _retrain_log(home, started.details.get("run_id"))
+    began = time.monotonic()
+    with console.status("retraining…") as status:
+
+        def finished() -> dict[str, Any] | None:
+            # A run that fails after its launch records no event; its log is the only sign.
+            if run_log.is_file() and "error:" in run_log.read_text(errors="replace"):
+                raise RuntimeError(f"the retraining run failed; see {run_log}")
+            status.update(f"retraining: {_last_task(pipeline_log)} "
+                          f"({time.monotonic() - began:.0f} s)")  # fmt: skip
+            return _retrain_finished(registry)
+
+        outcome = wait_until("the retraining run to finish", finished, timeout=1500, every=2)
+    console.print(f"finished in {time.monotonic() - began:.0f} s (step logs: {pipeline_log})")
+    return outcome
+
+
+def _run_closed_loop(
+    settings: Settings, home: Path, binaries: dict[str, str], drift: list[DriftSample]
+) -> dict[str, Any] | None:
+    """Serve with monitoring, drift the traffic, follow the alert to the finished retraining run.
+
+    Drift-service scores seen on the way are appended to ``drift`` (for the report).
+    """
+    registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
+    with _running_services(settings, home, registry, binaries) as url:
+        _show_serving(url["predictor"], settings.model_name)
+        _send_normal_traffic(url, settings.model_name, drift)
+        _send_drifted_traffic(settings, url, drift)
+        started = _wait_for_alert_and_trigger(url, registry, home, drift)
+        return _wait_for_retraining(home, registry, started)
 
 
 @contextmanager
@@ -446,22 +486,15 @@ def demo(
         _finish(settings, home, registry, drift, gate, begun)
         raise typer.Exit(1)
 
-    binaries = {n: shutil.which(n) for n in ("prometheus", "prometheus-alertmanager")}
-    missing = [n for n, path in binaries.items() if path is None]
-    if missing:
-        console.rule("4. serving: KServe ModelServer loading the production bundle")
-        args, url = _predictor(settings, home, None)
-        with running_service("serving.predictor", args, f"{url}/v2/models/{settings.model_name}/ready",
-                             logs / "predictor.log"):  # fmt: skip
-            _show_serving(url, settings.model_name)
-        console.print(f"[yellow]{' and '.join(missing)} not installed: the drift -> alert -> "
-                      f"retrain -> canary part needs them.[/yellow] Install with `{INSTALL}` "
-                      "(or `sudo make system-deps`) and run `make demo` again.")  # fmt: skip
+    try:
+        binaries = find_monitoring_binaries()
+    except MonitoringBinariesMissingError as missing:
+        _serve_without_monitoring(settings, home, missing)
         _finish(settings, home, registry, drift, gate, begun)
         return
 
     with _section_errors():
-        outcome = _run_closed_loop(settings, home, binaries, drift)  # type: ignore[arg-type]
+        outcome = _run_closed_loop(settings, home, binaries, drift)
     run_id = outcome.get("run_id") if outcome else None
     decision = find_gate_decision(home / "kfp", run_id) if run_id else None
     if decision:
@@ -479,6 +512,20 @@ def demo(
     with _section_errors():
         _canaries(settings, home, first, canary.version)
     _finish(settings, home, registry, drift, gate, begun)
+
+
+def _serve_without_monitoring(
+    settings: Settings, home: Path, missing: MonitoringBinariesMissingError
+) -> None:
+    """Step 4 without Prometheus/Alertmanager: serve and query v1, then say what to install."""
+    console.rule("4. serving: KServe ModelServer loading the production bundle")
+    args, url = _predictor(settings, home, None)
+    ready = f"{url}/v2/models/{settings.model_name}/ready"
+    with running_service("serving.predictor", args, ready, home / "logs" / "predictor.log"):
+        _show_serving(url, settings.model_name)
+    console.print(f"[yellow]{escape(str(missing))}[/yellow]\nThe drift -> alert -> retrain -> "
+                  "canary part needs them: install them (or `sudo make system-deps`) and run "
+                  "`make demo` again.")  # fmt: skip
 
 
 def _canaries(settings: Settings, home: Path, previous: int, candidate: int) -> None:
