@@ -42,7 +42,11 @@ class GatePolicy(BaseModel):
     )
     must_beat_baseline: bool = True
     baseline_margin: float = Field(
-        0.0, ge=0, description="Micro-F1 the candidate must add over the linear baseline."
+        0.0,
+        ge=-0.05,
+        le=0.5,
+        description="Micro-F1 the candidate must add over the linear baseline; a negative "
+        "margin lets it trail the baseline by that much (demos on tiny synthetic data only).",
     )
 
 
@@ -229,7 +233,7 @@ def decide(
                     required=policy.baseline_margin,
                     message=f"micro-F1 {ours:.3f} vs linear baseline {theirs:.3f} "
                     f"({'beats' if ok else 'does not beat'} it by more than "
-                    f"{policy.baseline_margin:.3f})",
+                    f"{policy.baseline_margin:+.3f})",
                 )
             )
     return GateDecision(

@@ -136,7 +136,7 @@ def below_default_policy(decision: dict[str, Any], family: str | None = None) ->
     """Checks that passed under the decision's policy but would fail ``GatePolicy()`` defaults.
 
     Only the bounds a policy relaxes by a number are re-checked: robustness pass rates, the
-    regression tolerance and the metric floors.
+    regression tolerance, the metric floors and the margin over the linear baseline.
 
     Returns:
         ``"name: observed X < default Y (message)"`` lines.
@@ -146,18 +146,24 @@ def below_default_policy(decision: dict[str, Any], family: str | None = None) ->
     default = GatePolicy()
     decisions = decision.get("decisions", {})
     family = family or decision.get("choice", {}).get("champion") or next(iter(decisions), None)
+    # prefix -> (default bound, whether the default needs observed to be strictly above it)
     bounds = {
-        "robustness:": default.min_robustness_pass_rate,
-        "regression:": -default.max_regression,
-        "floor:micro_f1": default.min_micro_f1,
-        "floor:macro_f1": default.min_macro_f1,
+        "robustness:": (default.min_robustness_pass_rate, False),
+        "regression:": (-default.max_regression, False),
+        "floor:micro_f1": (default.min_micro_f1, False),
+        "floor:macro_f1": (default.min_macro_f1, False),
+        "baseline:": (default.baseline_margin, True),
     }
     lines = []
     for check in decisions.get(family, {}).get("checks", []) if family else []:
         observed = check.get("observed")
-        bound = next((b for prefix, b in bounds.items() if check["name"].startswith(prefix)), None)
-        if check.get("passed") and observed is not None and bound is not None and observed < bound:
-            lines.append(f"{check['name']}: {observed} < default {bound} ({check['message']})")
+        found = next((b for prefix, b in bounds.items() if check["name"].startswith(prefix)), None)
+        if not check.get("passed") or observed is None or found is None:
+            continue
+        bound, strict = found
+        if observed < bound or (strict and observed == bound):
+            sign = "<=" if strict else "<"
+            lines.append(f"{check['name']}: {observed} {sign} default {bound} ({check['message']})")
     return lines
 
 

@@ -68,6 +68,16 @@ def test_fails_when_not_beating_the_linear_baseline():
     assert failed(missing) == {"baseline:linear"}
 
 
+def test_a_negative_baseline_margin_lets_a_candidate_trail_by_that_much():
+    lenient = POLICY.model_copy(update={"baseline_margin": -0.01})
+    baseline = make_report("linear", micro=0.7)
+    assert failed(decide(make_report(micro=0.695), baseline=baseline, policy=lenient)) == set()
+    trailing = decide(make_report(micro=0.68), baseline=baseline, policy=lenient)
+    assert failed(trailing) == {"baseline:linear"}
+    with pytest.raises(ValueError, match="baseline_margin"):
+        GatePolicy(baseline_margin=-0.2)
+
+
 def test_fails_on_calibration_and_robustness_bounds():
     decision = decide(
         make_report(ece=0.3, pass_rate=0.5),

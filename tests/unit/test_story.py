@@ -108,6 +108,8 @@ DECISION = {
                  "required": 0.0, "message": "72/200 cases pass"},
                 {"name": "regression:micro_f1", "passed": False, "observed": -0.01,
                  "required": 0.0, "message": "micro_f1 0.890 vs production 0.900"},
+                {"name": "baseline:linear", "passed": True, "observed": -0.005,
+                 "required": -0.01, "message": "micro-F1 0.895 vs linear baseline 0.900"},
             ]
         }
     },
@@ -123,8 +125,9 @@ def test_gate_reasons_put_failures_first():
 
 def test_below_default_policy_names_relaxed_checks():
     lines = below_default_policy(DECISION)
-    assert len(lines) == 1
+    assert len(lines) == 2
     assert lines[0].startswith("robustness:directional:horror: 0.36 < default 0.8")
+    assert lines[1].startswith("baseline:linear: -0.005 <= default 0.0")
 
 
 def test_find_gate_decision_by_run_id(tmp_path):
