@@ -1,7 +1,11 @@
 """Serving latency and throughput: the KServe predictor on loopback vs the model in-process.
 
-Run: ``.venv/bin/python benchmarks/bench_serving.py`` (see bench_registry.py for why not ``-m``).
-Writes ``benchmarks/results/serving.json`` with the command, date and machine load.
+Run: ``.venv/bin/python benchmarks/bench_serving.py [--family xgboost|bert]`` (see
+bench_registry.py for why not ``-m``). Merges its family's entry into
+``benchmarks/results/serving.json`` (other families' numbers are kept) with the command, date and
+machine load.
+
+XGBoost (``--family xgboost``, the default):
 
 - XGBoost bundle trained on synthetic titles (trending.synthetic + trending.training, default
   model params), served by ``python -m serving.predictor`` with 1 worker.
@@ -10,8 +14,26 @@ Writes ``benchmarks/results/serving.json`` with the command, date and machine lo
 - Saturation: closed loop, N keep-alive connections, as fast as the server answers.
 - Server overhead: HTTP p50 minus the in-process p50 of the same work (validation, featurize,
   score, thresholds) for the same inputs.
-- The load generator is a minimal asyncio HTTP/1.1 client (pre-built requests, keep-alive) so
-  that it takes as little of the 2 CPUs as possible from the server.
+
+BERT (``--family bert``; writes ``results.bert``, or ``results.bert_torch_threads_<N>`` with
+``--torch_threads N``, with its own command, date and load):
+
+- A BERT bundle from the packaged all-MiniLM-L6-v2 weights, fine-tuned for a couple of steps
+  (enough for latency: the network's cost does not depend on how well it was trained).
+- Plots of exactly ``--plot_chars`` (300) characters: TMDb dev plots cut to length when
+  ../shared/data/tmdb-movies-dev.parquet is present, synthetic plots otherwise.
+- Latency: one plot per V1 request, one request at a time, with dynamic batching on (as served:
+  a lone request waits up to ``max_batch_wait_ms`` for company) and off (``max_batch_size`` 1).
+  With batching on, each HTTP request is paired with the same request's work in-process, right
+  before it, so both see the same load from the other jobs on these CPUs.
+- Throughput: ``--bert_connections`` concurrent single-plot requests through the predictor's
+  dynamic batching (titles/s), vs ``GenrePredictor.scores`` in-process on batches of
+  ``max_batch_size`` of the same plots, alternating in ``--rounds`` rounds; the ratio is given per
+  round and as the median. In-process work runs on a pool thread, as the server's batcher runs
+  the model. The achieved model batch size comes from ``trending_model_batch_size``.
+
+The load generator is a minimal asyncio HTTP/1.1 client (pre-built requests, keep-alive) so
+that it takes as little of the 2 CPUs as possible from the server.
 """
 
 from __future__ import annotations
@@ -23,9 +45,12 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +59,12 @@ import numpy as np
 from trending.processes import free_port, running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
+DEV_FILE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tmdb-movies-dev.parquet"
+)
 MODEL = "genre-classifier"
+# A couple of optimizer steps: the bundle is real and loads like any other, latency is the point.
+BENCH_BERT = {"epochs": 1, "batch_size": 16, "max_steps": 2}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -68,14 +98,11 @@ def sample_plots(n: int) -> list[str]:
     return generate_titles(n, seed=99)["plot"].tolist()
 
 
-def in_process(bundle: Path, plots: list[str], repeat: int) -> dict[str, object]:
+def request_work(predictor) -> Callable[[dict], list[dict]]:
     """The server's per-request work without HTTP: validate, featurize, score, threshold."""
     from trending.evaluation import apply_thresholds
     from trending.features import model_input_text
     from trending.inference import parse_v1_body, prediction_rows
-    from trending.models import GenrePredictor
-
-    predictor = GenrePredictor.from_bundle(bundle)
 
     def once(body: dict) -> list[dict]:
         titles = parse_v1_body(body)
@@ -83,6 +110,15 @@ def in_process(bundle: Path, plots: list[str], repeat: int) -> dict[str, object]
         chosen = apply_thresholds(scores, predictor.manifest.thresholds)
         return prediction_rows(titles, scores, chosen, predictor.genres)
 
+    return once
+
+
+def in_process(bundle: Path, plots: list[str], repeat: int) -> dict[str, object]:
+    """The server's per-request work without HTTP, one title and 64 titles at a time."""
+    from trending.models import GenrePredictor
+
+    predictor = GenrePredictor.from_bundle(bundle)
+    once = request_work(predictor)
     for plot in plots[:20]:
         once({"instances": [plot]})
     times, model_only = [], []
@@ -198,32 +234,49 @@ async def saturate(port: int, requests: list[bytes], seconds: float, conns: int)
     return done / (loop.time() - start), errors
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle_dir", type=Path, help="Use this bundle instead of training one.")
-    parser.add_argument("--train_titles", type=int, default=1500)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--saturate_seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
+def machine(load_at_start: list[float] | None = None) -> dict[str, object]:
+    """Python, platform, CPUs and the load average (``uptime``) now, and at start if given."""
+    info: dict[str, object] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    if load_at_start is not None:
+        info["load_average_at_start"] = load_at_start
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return info
 
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+
+def uptime() -> str:
+    """``uptime``'s line (load averages over 1, 5, 15 minutes), or the load average alone."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def predictor_args(bundle: Path, port: int, *extra: str) -> list[str]:
+    return [
+        "--model_name", MODEL, "--bundle_dir", str(bundle), "--http_port", str(port),
+        "--grpc_port", str(free_port()), "--workers", "1", "--enable_latency_logging", "false",
+        *extra,
+    ]  # fmt: skip
+
+
+def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object], dict]:
+    """The XGBoost section: (top-level run fields, results entry)."""
+    train_titles = args.train_titles or 1500
     t0 = time.perf_counter()
-    bundle = args.bundle_dir or train_xgboost_bundle(work / "bundle", args.train_titles)
+    bundle = args.bundle_dir or train_xgboost_bundle(work / "bundle", train_titles)
     train_s = time.perf_counter() - t0
     plots = sample_plots(512)
     local = in_process(bundle, plots, repeat=1000)
 
     port = free_port()
-    server_args = [
-        "--model_name", MODEL, "--bundle_dir", str(bundle), "--http_port", str(port),
-        "--grpc_port", str(free_port()), "--workers", "1", "--enable_latency_logging", "false",
-    ]  # fmt: skip
     ready = f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready"
     requests = build_requests(port, plots)
-    with running_service("serving.predictor", server_args, ready, work / "predictor.log"):
+    log = work / "predictor.log"
+    with running_service("serving.predictor", predictor_args(bundle, port), ready, log):
         asyncio.run(saturate(port, requests, 2.0, 4))  # warm-up
         lat, rate_errors, achieved = asyncio.run(
             constant_rate(port, requests, args.rate, args.seconds, args.connections)
@@ -232,49 +285,309 @@ def main() -> None:
             saturate(port, requests, args.saturate_seconds, args.connections)
         )
     http = summary_ms(lat)
-    result = {
-        "benchmark": "serving",
+    run = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "notes": (
             "XGBoost bundle (default params) trained on synthetic titles; single-instance V1 "
             "requests over loopback to one KServe ModelServer worker; the load generator shares "
-            "the same 2 CPUs. BERT path not measured: the 'bert' family landed during this work "
-            "and no BERT bundle was trained in time (CPU-only, shared 2 cores)."
+            "the same 2 CPUs. BERT: results.bert (its own run, command and load)."
         ),
-        "bundle": {"train_titles": args.train_titles, "train_seconds": round(train_s, 1)},
-        "results": {
-            "xgboost": {
-                "in_process": local,
-                "http_constant_rate": {
-                    "target_rps": args.rate,
-                    "achieved_rps": round(achieved, 1),
-                    "errors": rate_errors,
-                    **http,
-                },
-                "http_saturated": {
-                    "connections": args.connections,
-                    "rps": round(saturated_rps, 1),
-                    "errors": sat_errors,
-                },
-                "server_overhead_p50_ms": round(
-                    http["p50_ms"] - local["request_work"]["p50_ms"], 3
-                ),
-                "targets": {"p50_ms": 4, "p99_ms": 12, "saturated_rps": 500},
-            },
-            "bert": None,
-        },
+        "bundle": {"train_titles": train_titles, "train_seconds": round(train_s, 1)},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["results"], indent=2))
-    print(f"median in-process {statistics.median(lat) * 1000:.2f} ms -> {args.output}")
+    entry = {
+        "in_process": local,
+        "http_constant_rate": {
+            "target_rps": args.rate,
+            "achieved_rps": round(achieved, 1),
+            "errors": rate_errors,
+            **http,
+        },
+        "http_saturated": {
+            "connections": args.connections,
+            "rps": round(saturated_rps, 1),
+            "errors": sat_errors,
+        },
+        "server_overhead_p50_ms": round(http["p50_ms"] - local["request_work"]["p50_ms"], 3),
+        "targets": {"p50_ms": 4, "p99_ms": 12, "saturated_rps": 500},
+    }
+    return run, entry
+
+
+def train_bert_bundle(directory: Path, titles: int) -> Path:
+    from trending.synthetic import generate_titles
+    from trending.training import train_bundle
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    frame = generate_titles(titles, seed=5)
+    train_bundle(frame, directory, family="bert", params=BENCH_BERT, data_snapshot_id="bench")
+    return directory
+
+
+def plots_of_length(chars: int, n: int) -> tuple[list[str], str]:
+    """``n`` plots of exactly ``chars`` characters, and where they come from."""
+    if DEV_FILE.is_file():
+        import pandas as pd
+
+        plots = pd.read_parquet(DEV_FILE, columns=["plot"])["plot"].astype(str).str.strip()
+        source = f"{DEV_FILE.name} plots of at least {chars} characters, cut to {chars}"
+    else:
+        from trending.synthetic import generate_titles
+
+        plots = generate_titles(4 * n, seed=99)["plot"].astype(str)
+        plots = plots.groupby(plots.index // 4).agg(" ".join)  # synthetic plots are short
+        source = f"synthetic plots (4 joined), cut to {chars}"
+    cut = [p[:chars].rstrip() for p in plots if len(p) >= chars]
+    cut = [c + "." * (chars - len(c)) for c in cut][:n]  # a cut may end in whitespace
+    if len(cut) < n:
+        raise SystemExit(f"only {len(cut)} plots of {chars}+ characters; need {n}")
+    return cut, source
+
+
+def scores_throughput(predictor, plots: list[str], batch_size: int, min_seconds: float) -> float:
+    """Titles/s of ``GenrePredictor.scores`` on consecutive batches of ``batch_size`` plots."""
+    batches = [plots[i : i + batch_size] for i in range(0, len(plots) - batch_size + 1, batch_size)]
+    predictor.scores(batches[0])  # warm-up
+    done, start, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < min_seconds or i < len(batches):
+        done += len(predictor.scores(batches[i % len(batches)]))
+        i += 1
+    return done / (time.perf_counter() - start)
+
+
+async def one_at_a_time(
+    port: int, requests: list[bytes], n: int, alongside: Callable[[int], None] | None = None
+) -> tuple[list[float], list[float], int]:
+    """Latencies of ``n`` requests sent one after another on one keep-alive connection.
+
+    With ``alongside``, each request is paired with an in-process call ``alongside(i)`` right
+    before it, timed too, so both see the same machine load (other jobs share these CPUs).
+
+    Returns:
+        (HTTP latencies, in-process latencies (empty without ``alongside``), HTTP errors).
+    """
+    conn = await Connection.open(port)
+    latencies, local, errors = [], [], 0
+    try:
+        for i in range(n):
+            if alongside is not None:
+                start = time.perf_counter()
+                alongside(i)
+                local.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            errors += await conn.request(requests[i % len(requests)]) != 200
+            latencies.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+    return latencies, local, errors
+
+
+def model_calls(url: str) -> tuple[float, float]:
+    """(model calls, titles in them) from the predictor's ``trending_model_batch_size``."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    calls = titles = 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == "trending_model_batch_size_count":
+                calls += sample.value
+            elif sample.name == "trending_model_batch_size_sum":
+                titles += sample.value
+    return calls, titles
+
+
+def measure_bert_server(
+    bundle: Path,
+    flags: list[str],
+    plots: list[str],
+    args: argparse.Namespace,
+    log: Path,
+    *,
+    alongside: Callable[[int], None] | None = None,
+    in_process_rate: Callable[[], float] | None = None,
+) -> tuple[dict, list[float]]:
+    """Serve ``bundle`` with ``flags``; single-plot latency, then saturated throughput.
+
+    ``alongside`` (one in-process request) is timed right before each HTTP request;
+    ``in_process_rate`` runs before each of ``args.rounds`` saturation rounds (one round without
+    it). Returns the served figures and the paired in-process latencies.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    requests = build_requests(port, plots)
+    server = predictor_args(bundle, port, *flags)
+    with running_service("serving.predictor", server, f"{url}/v2/models/{MODEL}/ready", log):
+        # Warm-up, both sides: the first calls of a fresh process are several times slower.
+        asyncio.run(one_at_a_time(port, requests, 50, alongside))
+        asyncio.run(saturate(port, requests, 5.0, args.bert_connections))
+        if in_process_rate:
+            in_process_rate()
+        latencies, local, errors = asyncio.run(
+            one_at_a_time(port, requests, args.latency_requests, alongside)
+        )
+        rounds = []
+        for _ in range(args.rounds if in_process_rate else 1):
+            row = (
+                {"in_process_titles_per_s": round(in_process_rate(), 2)} if in_process_rate else {}
+            )
+            calls0, titles0 = model_calls(url)
+            rps, sat_errors = asyncio.run(
+                saturate(port, requests, args.saturate_seconds, args.bert_connections)
+            )
+            calls1, titles1 = model_calls(url)
+            row["served_titles_per_s"] = round(rps, 2)
+            row["errors"] = sat_errors
+            row["mean_model_batch"] = round((titles1 - titles0) / max(calls1 - calls0, 1), 1)
+            rounds.append(row)
+    return {
+        "single_plot_v1": {"errors": errors, **summary_ms(latencies)},
+        "saturated": rounds,
+    }, local
+
+
+def run_bert(args: argparse.Namespace, work: Path) -> dict:
+    """The BERT section: single-plot latency and batched throughput, served vs in-process.
+
+    In-process and served measurements alternate (per request for latency, per round for
+    throughput) so that both see the same load from the other jobs on the machine.
+    """
+    from trending.models import GenrePredictor
+
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    uptime_at_start = uptime()
+    if args.torch_threads:  # the server reads OMP_NUM_THREADS; this process is set directly
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
+        torch.set_num_threads(args.torch_threads)
+    train_titles = args.train_titles or 200
+    t0 = time.perf_counter()
+    bundle = args.bundle_dir or train_bert_bundle(work / "bert-bundle", train_titles)
+    train_s = time.perf_counter() - t0
+    plots, plot_source = plots_of_length(args.plot_chars, 256)
+    batch, wait = args.max_batch_size, args.max_batch_wait_ms
+    predictor = GenrePredictor.from_bundle(bundle)
+    once = request_work(predictor)
+    # In-process calls run on a worker thread, as the server's batcher runs the model: on this
+    # machine torch in the main thread was up to 2x slower than in a pool thread at times.
+    worker = ThreadPoolExecutor(1, thread_name_prefix="in-process")
+
+    on, local = measure_bert_server(
+        bundle,
+        ["--max_batch_size", str(batch), "--max_batch_wait_ms", str(wait)],
+        plots,
+        args,
+        work / "predictor-batching-on.log",
+        alongside=lambda i: worker.submit(once, {"instances": [plots[i % len(plots)]]}).result(),
+        in_process_rate=lambda: worker.submit(
+            scores_throughput, predictor, plots, batch, args.saturate_seconds
+        ).result(),
+    )
+    worker.shutdown()
+    off, _ = measure_bert_server(
+        bundle, ["--max_batch_size", "1"], plots, args, work / "predictor-batching-off.log"
+    )
+    ratios = [r["served_titles_per_s"] / r["in_process_titles_per_s"] for r in on["saturated"]]
+    local_latency = summary_ms(local)
+    return {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start),
+        "uptime_at_start": uptime_at_start,
+        "uptime_at_end": uptime(),
+        "torch_threads": args.torch_threads or "torch default (one per core)",
+        "notes": (
+            "BERT bundle: packaged all-MiniLM-L6-v2 fine-tuned for "
+            f"{BENCH_BERT['max_steps']} steps on synthetic titles (latency does not depend on "
+            "training), max_length 192, fp32 on CPU, no ONNX/int8. One KServe ModelServer worker "
+            "on loopback; the load generator and the in-process runs share the same 2 CPUs, "
+            "which other jobs were also using (see the load averages). In-process and served "
+            "runs alternate so both see the same load."
+        ),
+        "bundle": {"train_titles": train_titles, "train_seconds": round(train_s, 1)},
+        "plots": {"chars": args.plot_chars, "count": len(plots), "source": plot_source},
+        "batching": {
+            "max_batch_size": batch,
+            "max_batch_wait_ms": wait,
+            "connections": args.bert_connections,
+            "seconds_per_round": args.saturate_seconds,
+        },
+        "in_process": {
+            "single_plot_request_work": local_latency,
+            "throughput": f"GenrePredictor.scores on batches of {batch} of the same plots",
+            "thread": "a pool thread, as in the server (the batcher's executor)",
+        },
+        "http": {"batching_on": on, "batching_off": off},
+        "served_vs_in_process": {
+            "per_round": [round(r, 3) for r in ratios],
+            "median": round(statistics.median(ratios), 3),
+            "target": 0.9,
+        },
+        "server_overhead_p50_ms": round(
+            on["single_plot_v1"]["p50_ms"] - local_latency["p50_ms"], 3
+        ),
+    }
+
+
+def merge_results(path: Path, family: str, entry: dict, run: dict | None = None) -> dict:
+    """Put ``entry`` under ``results[family]`` of the results file, keeping the other families.
+
+    ``run`` (the XGBoost run's command, date, machine, ...) replaces the top-level fields; the
+    other families carry their own inside their entry.
+    """
+    result = json.loads(path.read_text()) if path.is_file() else {"benchmark": "serving"}
+    results = {**result.pop("results", {}), family: entry}
+    result = {**result, **(run or {}), "results": results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=["xgboost", "bert"], default="xgboost")
+    parser.add_argument("--bundle_dir", type=Path, help="Use this bundle instead of training one.")
+    parser.add_argument(
+        "--train_titles", type=int, help="Synthetic titles to train on (xgboost 1500, bert 200)."
+    )
+    parser.add_argument("--saturate_seconds", type=float, default=10.0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    xgb = parser.add_argument_group("xgboost")
+    xgb.add_argument("--rate", type=float, default=200.0)
+    xgb.add_argument("--seconds", type=float, default=15.0)
+    xgb.add_argument("--connections", type=int, default=8)
+    bert = parser.add_argument_group("bert")
+    bert.add_argument("--plot_chars", type=int, default=300)
+    bert.add_argument("--latency_requests", type=int, default=200)
+    bert.add_argument("--bert_connections", type=int, default=64)
+    bert.add_argument("--max_batch_size", type=int, default=32, help="The predictor's flag.")
+    bert.add_argument("--max_batch_wait_ms", type=float, default=5.0, help="The predictor's flag.")
+    bert.add_argument("--rounds", type=int, default=5, help="Alternating throughput rounds.")
+    bert.add_argument(
+        "--torch_threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads, in-process and in the server (OMP_NUM_THREADS); 0: torch's "
+        "default. Results go to results.bert_torch_threads_<N>.",
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    if args.family == "xgboost":
+        run, entry = run_xgboost(args, work)
+        merge_results(args.output, "xgboost", entry, run)
+        http = entry["http_constant_rate"]
+        print(json.dumps(entry, indent=2))
+        print(f"p50 {http['p50_ms']} ms at {http['achieved_rps']} req/s -> {args.output}")
+    else:
+        entry = run_bert(args, work)
+        key = f"bert_torch_threads_{args.torch_threads}" if args.torch_threads else "bert"
+        merge_results(args.output, key, entry)
+        print(json.dumps(entry, indent=2))
+        ratio = entry["served_vs_in_process"]["median"]
+        print(f"served/in-process {ratio} -> {args.output} results.{key}")
 
 
 if __name__ == "__main__":
