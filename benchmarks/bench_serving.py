@@ -506,7 +506,12 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
             "which other jobs were also using (see the load averages). In-process and served "
             "runs alternate so both see the same load."
         ),
-        "bundle": {"train_titles": train_titles, "train_seconds": round(train_s, 1)},
+        "bundle": {
+            "train_titles": train_titles,
+            "train_seconds": round(train_s, 1),
+            # 0 = the TF-IDF blend alone scores, yet predict_proba still runs the BERT forward
+            "blend_weight": predictor.manifest.params.get("blend_weight"),
+        },
         "plots": {"chars": args.plot_chars, "count": len(plots), "source": plot_source},
         "batching": {
             "max_batch_size": batch,
