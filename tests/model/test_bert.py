@@ -56,3 +56,17 @@ def test_bert_refuses_a_model_path_it_cannot_load_offline(tmp_path, titles):
     model = model_family("bert")(model_path=str(tmp_path / "no-such-model"))
     with pytest.raises(FileNotFoundError, match="local Hugging Face model folder"):
         model.fit(list(titles["plot"][:12]), np.zeros((12, 19), dtype=np.int8))
+
+
+def test_a_zero_blend_weight_serves_tfidf_without_the_encoder(tmp_path, titles, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    train_bundle(titles.iloc[:80], tmp_path / "bert", family="bert", params=TINY_BERT, seed=3)
+    model = model_family("bert").load(tmp_path / "bert" / "model")
+    model.blend_weight = 0.0
+    texts = list(titles["plot"][:4])
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder ran although its blend weight is 0")
+
+    monkeypatch.setattr(model, "_logits", no_encoder)
+    np.testing.assert_allclose(model.predict_proba(texts), model.tfidf.predict_proba(texts))

@@ -280,6 +280,8 @@ class BertGenreModel:
         if self.model is None:
             raise RuntimeError("the model is not trained: call fit() or load() first")
         texts = list(texts)
+        if self.tfidf is not None and self.blend_weight == 0:
+            return self.tfidf.predict_proba(texts)  # validation gave BERT no weight: skip it
         scores = _sigmoid(self._logits(texts, self._device(), 64))
         if self.tfidf is None:
             return scores
