@@ -4,9 +4,9 @@ Feast online store (SQLite, built in a temp folder), genres from the real predic
 
 from __future__ import annotations
 
-import httpx
 from pathlib import Path
 
+import httpx
 import pytest
 
 from trending.ingest import ingest_frame, publish_features
