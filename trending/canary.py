@@ -10,7 +10,10 @@ Checks (each compares canary with stable measured over the same window):
 - ``p95_latency``: canary p95 must stay under ``stable_p95 * ratio + slack``.
 - ``genre_divergence``: Jensen-Shannon divergence (base 2, 0..1) of the per-genre prediction
   rates — a model that answers fast and without errors but tags different genres fails here.
-- ``mean_score_shift``: the largest per-genre shift of the mean score.
+  Two samples of one distribution differ by chance, the more so the smaller they are, so the
+  limit is raised by what sampling noise alone would reach (:func:`js_noise_allowance`).
+- ``mean_score_shift``: the largest per-genre shift of the mean score, beyond what chance
+  between the two samples allows (:func:`mean_shift_noise_allowance`).
 - ``shadow_agreement``: mean genre-set agreement (Jaccard) of canary with stable on the same
   inputs, from shadow comparisons.
 - ``feedback_accuracy``: mean Jaccard of predictions against labelled feedback, canary vs stable.
@@ -30,6 +33,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from scipy.stats import chi2, norm
 
 CHECK_NAMES = (
     "error_rate",
@@ -83,7 +87,21 @@ class CanaryPolicy(BaseModel):
         0.05, ge=0, description="Absolute slack on the p95 bound (tiny latencies are noisy)."
     )
     max_genre_divergence: float = Field(
-        0.1, ge=0, le=1, description="Jensen-Shannon divergence (base 2) of genre rates."
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Jensen-Shannon divergence (base 2) of genre rates allowed beyond sampling noise."
+        ),
+    )
+    noise_confidence: float = Field(
+        0.99,
+        gt=0,
+        lt=1,
+        description=(
+            "How sure genre_divergence and mean_score_shift must be that a difference is more "
+            "than chance between samples of the observed sizes before they fail."
+        ),
     )
     min_genre_predictions: int = Field(
         50, ge=1, description="Predicted genre labels per side needed to judge divergence."
@@ -171,6 +189,9 @@ class VersionStats(BaseModel):
     p95_latency_seconds: float | None = None
     genre_counts: dict[str, float] = Field(default_factory=dict)
     mean_scores: dict[str, float] = Field(default_factory=dict)
+    score_counts: dict[str, float] = Field(
+        default_factory=dict, description="Scores behind each mean (titles scored)."
+    )
     feedback_accuracy: float | None = None
     feedback_samples: float = 0.0
 
@@ -256,6 +277,36 @@ def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
     return max(0.0, min(1.0, (kl(pn) + kl(qn)) / 2))
 
 
+def js_noise_allowance(n_p: float, n_q: float, categories: int, quantile: float) -> float:
+    """Divergence that two samples of ``n_p`` and ``n_q`` labels from ONE distribution reach.
+
+    For counts from the same multinomial, ``8 ln2 * JS / (1/n_p + 1/n_q)`` is asymptotically
+    chi-squared with ``categories - 1`` degrees of freedom; the ``quantile`` of that,
+    scaled back, is the allowance. Small samples run slightly above it (empty cells).
+    """
+    if categories < 2:
+        return 0.0
+    scale = (1 / n_p + 1 / n_q) / (8 * math.log(2))
+    return float(chi2.ppf(quantile, categories - 1)) * scale
+
+
+def mean_shift_noise_allowance(
+    mean_p: float, n_p: float, mean_q: float, n_q: float, comparisons: int, confidence: float
+) -> float:
+    """Shift of a mean score that chance alone reaches between samples of ``n_p`` and ``n_q``.
+
+    Scores lie in [0, 1], so a score with mean m has variance at most m(1 - m); the allowance is
+    that standard error times the two-sided normal quantile, Bonferroni-corrected for testing
+    ``comparisons`` genres at once. Without counts there is nothing to allow for (0).
+    """
+    if n_p <= 0 or n_q <= 0:
+        return 0.0
+    clip = lambda m: min(max(m, 0.0), 1.0)  # noqa: E731
+    var = clip(mean_p) * (1 - clip(mean_p)) / n_p + clip(mean_q) * (1 - clip(mean_q)) / n_q
+    z = float(norm.ppf(1 - (1 - confidence) / (2 * max(comparisons, 1))))
+    return z * math.sqrt(var)
+
+
 def _check_errors(policy: CanaryPolicy, s: MetricsSnapshot) -> Check:
     canary_rate = s.canary.error_rate or 0.0
     stable_rate = s.stable.error_rate or 0.0
@@ -311,14 +362,18 @@ def _check_divergence(policy: CanaryPolicy, s: MetricsSnapshot) -> Check:
             ),
         )
     value = js_divergence(s.canary.genre_counts, s.stable.genre_counts)
+    genres = {g for g, n in (*s.canary.genre_counts.items(), *s.stable.genre_counts.items()) if n}
+    noise = js_noise_allowance(n_canary, n_stable, len(genres), policy.noise_confidence)
+    limit = policy.max_genre_divergence + noise
     return Check(
         name="genre_divergence",
-        status="pass" if value <= policy.max_genre_divergence else "fail",
+        status="pass" if value <= limit else "fail",
         value=round(value, 6),
-        threshold=policy.max_genre_divergence,
+        threshold=round(limit, 6),
         detail=(
             f"Jensen-Shannon divergence of per-genre prediction rates {value:.3f} "
-            f"(canary {n_canary:.0f} vs stable {n_stable:.0f} genre labels)"
+            f"(canary {n_canary:.0f} vs stable {n_stable:.0f} genre labels); limit "
+            f"{policy.max_genre_divergence} + {noise:.3f} sampling-noise allowance"
         ),
     )
 
@@ -333,15 +388,29 @@ def _check_scores(policy: CanaryPolicy, s: MetricsSnapshot) -> Check:
             threshold=policy.max_mean_score_shift,
             detail="no per-genre mean scores for both sides in this window",
         )
-    shifts = {g: s.canary.mean_scores[g] - s.stable.mean_scores[g] for g in common}
-    worst = max(shifts, key=lambda g: abs(shifts[g]))
+    c, st = s.canary, s.stable
+    shifts = {g: c.mean_scores[g] - st.mean_scores[g] for g in common}
+
+    def limit(g: str) -> float:
+        noise = mean_shift_noise_allowance(
+            c.mean_scores[g], c.score_counts.get(g, 0.0), st.mean_scores[g],
+            st.score_counts.get(g, 0.0), len(common), policy.noise_confidence,
+        )  # fmt: skip
+        return policy.max_mean_score_shift + noise
+
+    limits = {g: limit(g) for g in common}
+    worst = max(common, key=lambda g: abs(shifts[g]) - limits[g])
     value = abs(shifts[worst])
     return Check(
         name="mean_score_shift",
-        status="pass" if value <= policy.max_mean_score_shift else "fail",
+        status="pass" if value <= limits[worst] else "fail",
         value=round(value, 6),
-        threshold=policy.max_mean_score_shift,
-        detail=f"largest mean score shift {shifts[worst]:+.3f} on {worst}",
+        threshold=round(limits[worst], 6),
+        detail=(
+            f"mean score shift {shifts[worst]:+.3f} on {worst}, the closest to its limit "
+            f"{limits[worst]:.3f} ({policy.max_mean_score_shift} + sampling-noise allowance for "
+            f"{c.score_counts.get(worst, 0):.0f} vs {st.score_counts.get(worst, 0):.0f} titles)"
+        ),
     )
 
 

@@ -148,11 +148,11 @@ def version_stats(
     genres = client.by_label(
         f"sum by (genre) (increase(trending_predictions_total{{{sel}}}[{w}]))", "genre", at=at
     )
-    means = client.by_label(
-        f"sum by (genre) (increase(trending_prediction_score_sum{{{sel}}}[{w}])) / "
-        f"sum by (genre) (increase(trending_prediction_score_count{{{sel}}}[{w}]))",
-        "genre",
-        at=at,
+    score_sums = client.by_label(
+        f"sum by (genre) (increase(trending_prediction_score_sum{{{sel}}}[{w}]))", "genre", at=at
+    )
+    score_counts = client.by_label(
+        f"sum by (genre) (increase(trending_prediction_score_count{{{sel}}}[{w}]))", "genre", at=at
     )
     fb_n = client.scalar(f"sum(increase(trending_feedback_jaccard_count{{{sel}}}[{w}]))", at=at)
     fb_sum = client.scalar(f"sum(increase(trending_feedback_jaccard_sum{{{sel}}}[{w}]))", at=at)
@@ -162,7 +162,10 @@ def version_stats(
         errors=max(errors or 0.0, 0.0),
         p95_latency_seconds=p95,
         genre_counts={g: v for g, v in genres.items() if g and v > 0},
-        mean_scores={g: v for g, v in means.items() if g},
+        mean_scores={
+            g: score_sums[g] / n for g, n in score_counts.items() if g and n > 0 and g in score_sums
+        },
+        score_counts={g: n for g, n in score_counts.items() if g and n > 0},
         feedback_accuracy=(fb_sum / fb_n) if fb_n and fb_sum is not None else None,
         feedback_samples=fb_n or 0.0,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from trending.canary import (
@@ -10,6 +11,7 @@ from trending.canary import (
     MetricsSnapshot,
     decide,
     js_divergence,
+    js_noise_allowance,
     load_policy,
     next_step,
 )
@@ -99,3 +101,84 @@ def test_shadow_comparison():
     b = {"predictions": [{"genres": ["Comedy", "Drama"], "scores": {"Comedy": 0.7, "Drama": 0.6}}]}
     result = compare_predictions(a, b)
     assert result.agreement == pytest.approx(0.5) and result.score_delta == pytest.approx(0.35)
+
+
+def _sampled_snapshot(rng, canary_rates, stable_rates, n_canary, n_stable):
+    genres = [f"g{i}" for i in range(len(stable_rates))]
+    return MetricsSnapshot.model_validate({
+        "window_seconds": 60, "traffic_percent": 25,
+        "stable": {"version": 1, "requests": 900, "errors": 0, "p95_latency_seconds": 0.02,
+                   "genre_counts": dict(zip(genres, rng.multinomial(n_stable, stable_rates), strict=True))},
+        "canary": {"version": 2, "requests": 300, "errors": 0, "p95_latency_seconds": 0.02,
+                   "genre_counts": dict(zip(genres, rng.multinomial(n_canary, canary_rates), strict=True))},
+    })  # fmt: skip
+
+
+def test_sampling_noise_alone_rarely_rolls_back_at_the_minimum_sample():
+    # 19 genres, 50 labels a side (the default minimum): the raw divergence of two samples of ONE
+    # distribution averages ~0.15, above the 0.1 limit, so without the allowance most healthy
+    # canaries judged at the minimum would be rolled back.
+    rng = np.random.default_rng(0)
+    rates = rng.dirichlet(np.full(19, 2.0))
+    policy = CanaryPolicy(min_requests=50)
+    raw = [js_divergence(*(dict(enumerate(rng.multinomial(50, rates))) for _ in "ab"))
+           for _ in range(200)]  # fmt: skip
+    assert np.mean(np.array(raw) > policy.max_genre_divergence) > 0.5
+    outcomes = [
+        decide(policy, _sampled_snapshot(rng, rates, rates, 50, 50)).action for _ in range(200)
+    ]
+    assert outcomes.count("rollback") <= 10
+
+
+@pytest.mark.parametrize(("concentration", "labels"), [(0.5, 50), (1.5, 10_000)])
+def test_a_real_genre_shift_still_rolls_back(concentration, labels):
+    # A rotated-label model (the integration test's): a large shift is caught at the minimum
+    # sample, a shift just above the limit once there are enough labels to tell it from noise.
+    rng = np.random.default_rng(1)
+    rates = rng.dirichlet(np.full(19, concentration))
+    shifted = np.roll(rates, 5)
+    policy = CanaryPolicy(min_requests=50)
+    assert js_divergence(dict(enumerate(rates)), dict(enumerate(shifted))) > 0.1
+    decisions = [
+        decide(policy, _sampled_snapshot(rng, shifted, rates, labels, 3 * labels))
+        for _ in range(50)
+    ]
+    assert all([c.name for c in d.failed] == ["genre_divergence"] for d in decisions)
+
+
+def test_the_noise_allowance_shrinks_with_more_labels():
+    small = js_noise_allowance(50, 50, 19, 0.99)
+    large = js_noise_allowance(5000, 5000, 19, 0.99)
+    assert large == pytest.approx(small / 100)
+    assert js_noise_allowance(50, 50, 1, 0.99) == 0.0
+
+
+def _scored(canary_mean, canary_n, stable_mean=0.4, stable_n=600):
+    snap = _snap()
+    snap.canary.mean_scores, snap.canary.score_counts = {"Drama": canary_mean}, {"Drama": canary_n}
+    snap.stable.mean_scores, snap.stable.score_counts = {"Drama": stable_mean}, {"Drama": stable_n}
+    return snap
+
+
+@pytest.mark.parametrize(
+    ("canary_mean", "canary_n", "action"),
+    [
+        (0.68, 20, "promote"),  # +0.28 from 20 titles: chance can do that (allowance ~0.27)
+        (0.68, 2000, "rollback"),  # the same shift over 2,000 titles is the model
+        (0.50, 2000, "promote"),  # +0.10 over 2,000 titles: a real but allowed shift
+    ],
+)
+def test_mean_score_shift_allows_for_sampling_noise(canary_mean, canary_n, action):
+    decision = decide(POLICY, _scored(canary_mean, canary_n))
+    assert decision.action == action
+    check = next(c for c in decision.checks if c.name == "mean_score_shift")
+    assert check.value == pytest.approx(abs(canary_mean - 0.4))
+    assert check.threshold > POLICY.max_mean_score_shift
+
+
+def test_mean_score_shift_without_counts_uses_the_bare_limit():
+    snap = _scored(0.6, 0)
+    snap.canary.score_counts = {}
+    decision = decide(POLICY, snap)
+    assert decision.action == "rollback"
+    assert [c.threshold for c in decision.failed] == [POLICY.max_mean_score_shift]
