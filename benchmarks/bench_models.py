@@ -37,7 +37,8 @@ DEV_DATA = ROOT.parent / "shared" / "data" / "tmdb-movies-dev.parquet"
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 # The dev file spells genres in snake case ("science_fiction"); map onto the vocabulary.
 GENRE_NAMES = {g.lower().replace(" ", "_"): g for g in DEFAULT_GENRES}
-BERT_BENCH_PARAMS = {"max_length": 128, "epochs": 2, "batch_size": 32, "patience": 0}
+BERT_BENCH_PARAMS = {"max_length": 128, "epochs": 3, "batch_size": 32}
+FIT_FACTS = ("epochs_run", "best_epoch", "blend_weight")  # recorded per fold when a family has them
 
 
 def load_dev(path: Path) -> pd.DataFrame:
@@ -69,6 +70,7 @@ def cross_validate(
             predicted = apply_thresholds(test_scores, predictor.manifest.thresholds)
             metrics = classification_metrics(vocabulary.encode(test["genres"]), predicted)
             metrics.update(fit_s=manifest.metrics["train_seconds"], rows_per_s=rows_per_s)
+            metrics.update({k: manifest.params[k] for k in FIT_FACTS if k in manifest.params})
         scores.append(metrics)
         print(f"  {family} fold {i + 1}/{folds}: {metrics}", flush=True)
     return {
@@ -80,6 +82,7 @@ def cross_validate(
         "micro_f1_per_fold": [round(s["micro_f1"], 4) for s in scores],
         "fold_fit_s_mean": round(float(np.mean([s["fit_s"] for s in scores])), 1),
         "fold_inference_rows_per_s": round(float(np.mean([s["rows_per_s"] for s in scores])), 1),
+        **{f"{k}_per_fold": [s[k] for s in scores] for k in FIT_FACTS if k in scores[0]},
     }
 
 

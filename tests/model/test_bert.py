@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from trending.bundle import read_manifest
+from trending.genres import GenreVocabulary
 from trending.models import GenrePredictor
 from trending.models.base import model_family
+from trending.models.bert import length_grouped_batches
+from trending.models.tfidf import OneVsRestLogistic
 from trending.training import train_bundle
 
 TINY_BERT = {"max_length": 32, "epochs": 2, "batch_size": 16, "max_steps": 4, "threads": 2}
@@ -46,7 +49,7 @@ def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
     assert 0 <= w < 1 and manifest.featurizer["tfidf_blend_weight"] == round(1 - w, 2)
     assert manifest.params["blend_weight"] == w
     assert any(f.startswith("model/tfidf/") for f in manifest.files)
-    bert_only = 1 / (1 + np.exp(-reloaded._logits(texts, reloaded._device(), 8)))
+    bert_only = 1 / (1 + np.exp(-reloaded._logits(texts, 8)))
     expected = w * bert_only + (1 - w) * reloaded.tfidf.predict_proba(texts)
     np.testing.assert_allclose(predictor.scores(texts), expected, atol=1e-5)
 
@@ -70,3 +73,61 @@ def test_a_zero_blend_weight_serves_tfidf_without_the_encoder(tmp_path, titles, 
 
     monkeypatch.setattr(model, "_logits", no_encoder)
     np.testing.assert_allclose(model.predict_proba(texts), model.tfidf.predict_proba(texts))
+
+
+def test_the_warm_start_layer_is_the_logistic_regression_on_frozen_embeddings(titles):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = list(titles["plot"][:60])
+    labels = GenreVocabulary().encode(titles["genres"][:60]).astype(np.int8)
+    labels[:, 0] = 0  # a genre nobody has: its score is the base rate, not a fitted model
+    model = model_family("bert")(
+        max_length=32, epochs=0, validation_share=0, tfidf_blend=False, threads=2
+    )
+    model.fit(texts, labels)
+    embeddings = model._forward_all(texts, 16, embed=True)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+    expected = OneVsRestLogistic(c=1.0, balanced=False).fit(embeddings, labels)
+    scores = model.predict_proba(texts)
+    np.testing.assert_allclose(scores, expected.predict_proba(embeddings), atol=1e-4)
+    assert scores[:, 0].max() < 1e-3
+    assert model.params["epochs_run"] == 0 and model.params["steps_run"] == 0
+
+
+def test_fine_tuning_that_hurts_validation_keeps_the_warm_start(titles):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = list(titles["plot"][:60])
+    labels = GenreVocabulary().encode(titles["genres"][:60])
+    model = model_family("bert")(
+        max_length=32, epochs=1, learning_rate=0.5, warmup_ratio=0, tfidf_blend=False,
+        batch_size=8, threads=2,
+    )  # fmt: skip
+    model.fit(texts, labels)
+    assert model.params["steps_run"] > 0
+    [warm, tuned] = model.history
+    assert tuned["valid_loss"] > warm["valid_loss"]  # a learning rate of 0.5 wrecks the encoder
+    assert model.params["best_epoch"] == 0
+    rows, kept_scores = model.held_out_scores()
+    np.testing.assert_allclose(
+        model.predict_proba([texts[i] for i in rows]), kept_scores, atol=1e-5
+    )
+
+
+def test_length_grouped_batches_cover_every_row_once_with_little_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 1000, size=2000)
+    batches = length_grouped_batches(lengths, 16, np.random.default_rng(1))
+    rows = np.concatenate(batches)
+    assert sorted(rows) == list(range(2000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    random_spread = np.mean(
+        [np.ptp(lengths[b]) for b in np.array_split(rng.permutation(2000), 125)]
+    )
+    assert spread < random_spread / 5
+    again = length_grouped_batches(lengths, 16, np.random.default_rng(2))
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_a_bundle_from_the_old_cls_head_gets_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="retrain it"):
+        model_family("bert").load(tmp_path)

@@ -136,8 +136,11 @@ class OneVsRestLogistic:
             self.models.append(model.fit(matrix, column))
         return self
 
-    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All genres' weights as one matrix, so scoring is one sparse product (built once)."""
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights features x genres, biases, constant scores; NaN where a model was fitted).
+
+        All genres as one matrix, so scoring is one sparse product (built once).
+        """
         if getattr(self, "_stack_cache", None) is None:
             width = next((m.coef_.shape[1] for m in self.models if not isinstance(m, float)), 0)
             weights = np.zeros((width, len(self.models)), dtype=np.float32)
@@ -155,7 +158,7 @@ class OneVsRestLogistic:
         """Per-genre probabilities, shape (rows, genres): sigmoid of one product, as sklearn's."""
         if not self.models:
             raise RuntimeError("the logistic scorer is not trained: call fit() first")
-        weights, bias, constant = self._stacked()
+        weights, bias, constant = self.stacked()
         scores = expit(np.asarray(matrix @ weights, dtype=np.float32) + bias)
         fixed = ~np.isnan(constant)
         scores[:, fixed] = constant[fixed]
