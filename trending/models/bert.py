@@ -42,7 +42,7 @@ from trending.models.tfidf import OneVsRestLogistic
 DEFAULT_PARAMS: dict[str, Any] = {
     "model_path": None,  # None: packaged all-MiniLM-L6-v2; else a folder or cached hub id
     "max_length": 192,
-    "epochs": 3,  # fine-tuning epochs after the warm start; 0 = frozen encoder
+    "epochs": 5,  # fine-tuning epochs after the warm start; 0 = frozen encoder
     "batch_size": 32,
     "learning_rate": 3e-5,
     "head_c": 1.0,  # inverse L2 strength of the warm-start logistic regression
@@ -155,6 +155,11 @@ class BertGenreModel:
         self.history: list[dict[str, float]] = []
 
     # ---- helpers ------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs: params ``device``, else CUDA when present, else CPU."""
+        return self._device()
 
     def _device(self) -> torch.device:
         wanted = self.params["device"]
