@@ -21,10 +21,15 @@ Nothing registers at import: build one ``ServingMetrics`` per process (in ``main
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+import prometheus_client.metrics
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.012, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -86,13 +91,14 @@ class ServingMetrics:
             (*labels, "genre"),
             registry=registry,
         )
-        self.scores = Histogram(
+        self.scores = GenreScoreHistogram(
             "trending_prediction_score",
             "Predicted score per genre.",
-            (*labels, "genre"),
-            buckets=SCORE_BUCKETS,
-            registry=registry,
+            {"model": model, "version": version},
+            self.genres,
+            SCORE_BUCKETS,
         )
+        registry.register(self.scores)
         self.instances = Histogram(
             "trending_instances_per_request",
             "Instances (titles) per inference request.",
@@ -133,7 +139,6 @@ class ServingMetrics:
         self._input_chars = self.input_chars.labels(model, version)
         self._dropped = self.payload_log_dropped.labels(model, version)
         self._predicted = [self.predictions.labels(model, version, g) for g in self.genres]
-        self._scores = [self.scores.labels(model, version, g) for g in self.genres]
         self._requests: dict[tuple[str, str], Counter] = {}
 
     def record_request(self, protocol: str, code: int | str, seconds: float) -> None:
@@ -173,10 +178,76 @@ class ServingMetrics:
         for g, count in enumerate(np.asarray(chosen).sum(axis=0).tolist()):
             if count:
                 self._predicted[g].inc(count)
-        for g, column in enumerate(np.asarray(scores).T.tolist()):
-            histogram = self._scores[g]
-            for value in column:
-                histogram.observe(value)
+        self.scores.observe(scores)
+
+
+class GenreScoreHistogram:
+    """One Prometheus histogram per genre, updated a whole score matrix at a time.
+
+    Exports exactly what a ``prometheus_client.Histogram`` with a ``genre`` label would (same
+    samples, bucket counts and sums, ``_created`` unless disabled) but records a request with a
+    few numpy operations instead of one ``observe()`` per genre and title (19 per title).
+
+    Args:
+        name: The metric name.
+        documentation: Its help text.
+        labels: The constant labels of every series (``model``, ``version``).
+        genres: The ``genre`` label values, in score column order.
+        buckets: Upper bounds, ascending; ``+Inf`` is added.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: dict[str, str],
+        genres: Sequence[str],
+        buckets: Sequence[float],
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self._labels = [{**labels, "genre": g} for g in genres]
+        self._bounds = np.array([*buckets, float("inf")], dtype=np.float64)
+        self._le = [floatToGoString(b) for b in self._bounds]
+        self._offsets = np.arange(len(genres)) * len(self._bounds)  # genre g's first cell
+        self._counts = np.zeros((len(genres), len(self._bounds)), dtype=np.int64)
+        self._sums = np.zeros(len(genres), dtype=np.float64)
+        self._lock = threading.Lock()
+        self._created = time.time()
+
+    def observe(self, scores: np.ndarray) -> None:
+        """Count each score of a (titles, genres) matrix in its genre's histogram."""
+        rows = np.asarray(scores, dtype=np.float64).reshape(-1, len(self._labels))
+        width = len(self._bounds)
+        # The first bucket whose bound is >= the score, as Histogram.observe picks it; NaN
+        # scores land past the last bucket and are counted in no bucket (as there).
+        bucket = np.searchsorted(self._bounds, rows, side="left")
+        cell = (self._offsets + bucket)[bucket < width]
+        counts = np.bincount(cell, minlength=self._counts.size).reshape(self._counts.shape)
+        with self._lock:
+            self._counts += counts
+            for row in rows:  # row by row: the sums add up in the same order as observe()'s
+                self._sums += row
+
+    def describe(self) -> list[Metric]:
+        """The metric's name and type, for the registry's duplicate check."""
+        return [Metric(self.name, self.documentation, "histogram")]
+
+    def collect(self) -> Iterator[Metric]:
+        """The histograms as ``prometheus_client.Histogram`` exports them."""
+        with self._lock:
+            counts, sums = self._counts.cumsum(axis=1).astype(np.float64), self._sums.copy()
+        metric = Metric(self.name, self.documentation, "histogram")
+        created = getattr(prometheus_client.metrics, "_use_created", True)
+        for labels, cumulative, total in zip(
+            self._labels, counts.tolist(), sums.tolist(), strict=True
+        ):
+            for le, count in zip(self._le, cumulative, strict=True):
+                metric.add_sample(f"{self.name}_bucket", {**labels, "le": le}, count)
+            metric.add_sample(f"{self.name}_count", labels, cumulative[-1])
+            metric.add_sample(f"{self.name}_sum", labels, total)
+            if created:
+                metric.add_sample(f"{self.name}_created", labels, self._created)
+        yield metric
 
 
 def grpc_code_to_http(status_name: str) -> int:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import kserve
 import kserve.model_server
+from kserve.utils.utils import strtobool
 
 from serving.predictor import http
 from trending.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
@@ -62,7 +66,21 @@ def add_serving_flags(parser: argparse.ArgumentParser, component: str) -> None:
         default=env_default("endpoint", ""),
         help="ce-endpoint of the events, e.g. stable or canary. Env: TRENDING_ENDPOINT.",
     )
-    parser.set_defaults(component=component)
+    logs = parser.add_argument_group("per-request log lines (off by default; see docs/serving.md)")
+    logs.add_argument(
+        "--uvicorn_access_log",
+        type=strtobool,
+        default=env_default("uvicorn_access_log", False, strtobool),
+        help="Write uvicorn's access line for every request. Off: trending_requests_total counts "
+        "every request by protocol and status, and the ingress or mesh in front of the pod writes "
+        "access logs; at hundreds of requests/s the lines cost a noticeable share of each "
+        "request's CPU. Env: TRENDING_UVICORN_ACCESS_LOG.",
+    )
+    # KServe's own flag (default on there); off here for the same reason as --uvicorn_access_log.
+    parser.set_defaults(
+        component=component,
+        enable_latency_logging=env_default("enable_latency_logging", False, strtobool),
+    )
 
 
 def payload_logger(
@@ -84,6 +102,45 @@ def payload_logger(
     return PayloadLogger(target, max_queue=args.payload_log_queue, on_drop=on_drop).start()
 
 
+def configure_request_logs(*, access_log: bool, latency_logging: bool) -> None:
+    """Keep or silence the log lines KServe's server writes for every request.
+
+    ``access_log`` False does what uvicorn's own ``access_log=False`` does (KServe always passes
+    True): no handlers on ``uvicorn.access``, so uvicorn skips the line altogether.
+    ``latency_logging`` False raises ``kserve.trace`` to WARNING: that logger carries only the
+    per-request timing lines (KServe's timing middleware writes two per request, wall and CPU
+    time, whatever ``--enable_latency_logging`` says; the model writes a third when it is on).
+    """
+    if not access_log:
+        access = logging.getLogger("uvicorn.access")
+        access.handlers = []
+        access.propagate = False
+    if not latency_logging:
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+
+
+def install_event_loop(choice: str) -> str:
+    """Make ``asyncio.run`` use uvloop when KServe's ``--event-loop`` asks for it; the loop used.
+
+    ``auto`` (KServe's default, documented as "use uvloop if available") and ``uvloop`` pick
+    uvloop when it is installed. KServe passes the choice to uvicorn only for several workers;
+    one worker runs under ``asyncio.run`` with whatever policy is set, which this sets.
+    """
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("--event-loop uvloop: uvloop is not installed") from None
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # KServe's start-up calls asyncio.get_event_loop(), which under uvloop's policy (as in
+    # Python 3.12+) needs a loop set first.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return "uvloop"
+
+
 def start_model_server(
     model: Any, args: argparse.Namespace, metrics: ServingMetrics | None, *, grpc: bool = True
 ) -> None:
@@ -93,9 +150,20 @@ def start_model_server(
     kserve.model_server.args.grpc_max_receive_message_length = min(
         args.grpc_max_receive_message_length, args.max_payload_bytes
     )
-    kserve.ModelServer(
+    server = kserve.ModelServer(
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,
         enable_grpc=grpc and args.enable_grpc,
-    ).start([model])
+        enable_latency_logging=args.enable_latency_logging,
+    )
+    # After ModelServer(), which configures logging when nothing did yet.
+    configure_request_logs(
+        access_log=args.uvicorn_access_log, latency_logging=args.enable_latency_logging
+    )
+    install_event_loop(args.event_loop)
+    # The loaded model lives as long as the process: moving it (and the imports) out of the
+    # collector's generations keeps full collections from walking them (~0.1 s each).
+    gc.collect()
+    gc.freeze()
+    server.start([model])

@@ -64,7 +64,6 @@ def server(trained_bundle, tmp_path_factory, sink):
         "--model_version", VERSION, "--max_payload_bytes", str(MAX_PAYLOAD),
         "--payload_log_url", sink[1], "--inference_service_name", "genres-isvc",
         "--endpoint", "canary", "--http_port", str(port), "--grpc_port", str(free_port()),
-        "--enable_latency_logging", "false",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
@@ -89,6 +88,15 @@ def sample(samples, name, **labels):
 def test_ready_log_line_names_version_and_device(server):
     text = server[1].read_text()
     assert f"ready: serving {MODEL} version {VERSION} (xgboost) on CPU" in text
+
+
+def test_no_log_line_per_request_by_default(server):
+    for _ in range(3):
+        ok = httpx.post(f"{server[0]}/v1/models/{MODEL}:predict", json={"instances": [HORROR]})
+        assert ok.status_code == 200
+    text = server[1].read_text()
+    assert ":predict HTTP/1.1" not in text  # uvicorn's access line
+    assert "kserve.trace" not in text  # KServe's per-request timing lines
 
 
 def test_v1_accepts_strings_and_objects(server):

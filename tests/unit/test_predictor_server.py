@@ -1,0 +1,85 @@
+"""The predictor's start-up choices: per-request log lines, the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import pytest
+
+from serving.predictor.__main__ import build_parser
+from serving.predictor.server import configure_request_logs, install_event_loop
+
+REQUIRED = ["--model_name", "m", "--bundle_dir", "/tmp/bundle"]
+
+
+@pytest.fixture
+def request_loggers():
+    """uvicorn.access and kserve.trace as they were configured, restored afterwards."""
+    loggers = [logging.getLogger("uvicorn.access"), logging.getLogger("kserve.trace")]
+    saved = [(lg.handlers[:], lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.handlers = [logging.NullHandler()]
+        lg.setLevel(logging.INFO)
+    yield loggers
+    for lg, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        lg.handlers, lg.propagate = handlers, propagate
+        lg.setLevel(level)
+
+
+def test_per_request_log_lines_are_off_by_default(monkeypatch):
+    monkeypatch.delenv("TRENDING_UVICORN_ACCESS_LOG", raising=False)
+    monkeypatch.delenv("TRENDING_ENABLE_LATENCY_LOGGING", raising=False)
+    args = build_parser().parse_args(REQUIRED)
+    assert args.uvicorn_access_log is False
+    assert args.enable_latency_logging is False
+
+
+def test_per_request_log_lines_can_be_turned_on_by_flag_or_env(monkeypatch):
+    monkeypatch.setenv("TRENDING_UVICORN_ACCESS_LOG", "true")
+    args = build_parser().parse_args([*REQUIRED, "--enable_latency_logging", "true"])
+    assert args.uvicorn_access_log is True
+    assert args.enable_latency_logging is True
+
+
+def test_silenced_request_logs_write_nothing(request_loggers):
+    access, trace = request_loggers
+    configure_request_logs(access_log=False, latency_logging=False)
+    assert not access.hasHandlers()  # uvicorn then skips the access line altogether
+    assert not trace.isEnabledFor(logging.INFO)
+
+
+def test_request_logs_left_on_keep_their_handlers(request_loggers):
+    access, trace = request_loggers
+    configure_request_logs(access_log=True, latency_logging=True)
+    assert access.hasHandlers()
+    assert trace.isEnabledFor(logging.INFO)
+
+
+@pytest.fixture
+def restore_loop_policy():
+    policy = asyncio.get_event_loop_policy()
+    yield
+    with contextlib.suppress(RuntimeError):  # the loop install_event_loop set, if any
+        asyncio.get_event_loop_policy().get_event_loop().close()
+    asyncio.set_event_loop_policy(policy)
+
+
+def test_auto_event_loop_is_uvloop_when_installed(restore_loop_policy):
+    uvloop = pytest.importorskip("uvloop")
+    assert install_event_loop("auto") == "uvloop"
+    loop = asyncio.new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_asyncio_event_loop_keeps_the_default(restore_loop_policy):
+    assert install_event_loop("asyncio") == "asyncio"
+    loop = asyncio.new_event_loop()
+    try:
+        assert type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()
