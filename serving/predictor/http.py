@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from timing_asgi import TimingMiddleware
 
 from trending.inference import InvalidRequestError, check_payload_size, decode_json_body
 from trending.metrics import ServingMetrics
@@ -171,3 +172,20 @@ def install(app: FastAPI, *, max_payload_bytes: int, metrics: ServingMetrics | N
     """Add the guard and the ``InvalidRequestError`` handler to KServe's app (before it starts)."""
     app.add_middleware(InferenceGuard, max_payload_bytes=max_payload_bytes, metrics=metrics)
     app.add_exception_handler(InvalidRequestError, invalid_request_handler)
+
+
+def drop_timing_middleware(app: FastAPI) -> None:
+    """Remove KServe's timing middleware from ``app`` when the server starts.
+
+    KServe adds it at start-up to write two ``kserve.trace`` lines per request (wall and CPU
+    time). With those lines off it still matched the request against every route to name it and
+    read the CPU clock twice per request, ~5 % of a single-title request's instructions.
+    """
+
+    def drop() -> None:
+        kept = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+        if len(kept) != len(app.user_middleware):
+            app.user_middleware = kept
+            app.middleware_stack = None  # rebuilt by the first request
+
+    app.router.on_startup.append(drop)

@@ -161,6 +161,8 @@ def start_model_server(
     configure_request_logs(
         access_log=args.uvicorn_access_log, latency_logging=args.enable_latency_logging
     )
+    if not args.enable_latency_logging:
+        http.drop_timing_middleware(kserve.model_server.app)
     install_event_loop(args.event_loop)
     # The loaded model lives as long as the process: moving it (and the imports) out of the
     # collector's generations keeps full collections from walking them (~0.1 s each).

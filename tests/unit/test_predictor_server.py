@@ -1,4 +1,4 @@
-"""The predictor's start-up choices: per-request log lines, the event loop."""
+"""The predictor's start-up choices: per-request log lines and timing, the event loop."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import contextlib
 import logging
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from timing_asgi import TimingClient, TimingMiddleware
 
 from serving.predictor.__main__ import build_parser
+from serving.predictor.http import drop_timing_middleware
 from serving.predictor.server import configure_request_logs, install_event_loop
 
 REQUIRED = ["--model_name", "m", "--bundle_dir", "/tmp/bundle"]
@@ -83,3 +87,27 @@ def test_asyncio_event_loop_keeps_the_default(restore_loop_policy):
         assert type(loop).__module__.startswith("asyncio")
     finally:
         loop.close()
+
+
+def timed_app() -> tuple[FastAPI, list[str]]:
+    """A FastAPI app behind KServe's timing middleware, and the timings it reports."""
+    timings: list[str] = []
+
+    class Recorder(TimingClient):
+        def timing(self, metric_name, timing, tags):
+            timings.append(metric_name)
+
+    app = FastAPI()
+    app.add_api_route("/ping", lambda: {"ok": True})
+    app.add_middleware(TimingMiddleware, client=Recorder())
+    return app, timings
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_timing_middleware_is_dropped_when_the_server_starts(drop):
+    app, timings = timed_app()
+    if drop:
+        drop_timing_middleware(app)
+    with TestClient(app) as client:  # runs the start-up handlers
+        assert client.get("/ping").json() == {"ok": True}
+    assert (timings == []) is drop
