@@ -37,7 +37,7 @@ DEV_DATA = ROOT.parent / "shared" / "data" / "tmdb-movies-dev.parquet"
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 # The dev file spells genres in snake case ("science_fiction"); map onto the vocabulary.
 GENRE_NAMES = {g.lower().replace(" ", "_"): g for g in DEFAULT_GENRES}
-BERT_BENCH_PARAMS = {"max_length": 128, "epochs": 3, "batch_size": 32}
+BERT_BENCH_PARAMS = {"max_length": 128, "epochs": 5, "batch_size": 32}
 FIT_FACTS = ("epochs_run", "best_epoch", "blend_weight")  # recorded per fold when a family has them
 
 
