@@ -21,7 +21,8 @@ def main(names: list[str]) -> int:
     for name in names or available:
         print(f"== {name}", flush=True)
         start = time.perf_counter()
-        sys.argv = [f"benchmarks/bench_{name}.py"]  # each benchmark's own flags keep their defaults here
+        # Each benchmark's own flags keep their defaults here.
+        sys.argv = [f"benchmarks/bench_{name}.py"]
         try:
             importlib.import_module(f"benchmarks.bench_{name}").main()
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
