@@ -290,6 +290,12 @@ def js_noise_allowance(n_p: float, n_q: float, categories: int, quantile: float)
     return float(chi2.ppf(quantile, categories - 1)) * scale
 
 
+def _max_variance(mean: float) -> float:
+    """The largest variance a score in [0, 1] with this mean can have: m(1 - m)."""
+    m = min(max(mean, 0.0), 1.0)
+    return m * (1 - m)
+
+
 def mean_shift_noise_allowance(
     mean_p: float, n_p: float, mean_q: float, n_q: float, comparisons: int, confidence: float
 ) -> float:
@@ -301,8 +307,7 @@ def mean_shift_noise_allowance(
     """
     if n_p <= 0 or n_q <= 0:
         return 0.0
-    clip = lambda m: min(max(m, 0.0), 1.0)  # noqa: E731
-    var = clip(mean_p) * (1 - clip(mean_p)) / n_p + clip(mean_q) * (1 - clip(mean_q)) / n_q
+    var = _max_variance(mean_p) / n_p + _max_variance(mean_q) / n_q
     z = float(norm.ppf(1 - (1 - confidence) / (2 * max(comparisons, 1))))
     return z * math.sqrt(var)
 
