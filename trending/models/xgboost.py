@@ -25,6 +25,7 @@ from xgboost import XGBClassifier
 
 from trending.models.linear import check_params
 from trending.models.tfidf import OneVsRestLogistic, TextTfidf
+from trending.models.trees import TreeWalker
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_features": 50_000,  # word 1..ngram_max grams
@@ -76,6 +77,7 @@ class XGBoostGenreModel:
         self.booster: XGBClassifier | None = None
         self._positions: np.ndarray | None = None  # n-gram column -> booster column (or -1)
         self._held_out: tuple[np.ndarray, np.ndarray] | None = None
+        self._walker: TreeWalker | None = None  # the loaded booster's fast single-row path
 
     def _stack(self, scores: np.ndarray, matrix: sp.spmatrix) -> np.ndarray:
         """Booster input: the genre scores, then the selected n-gram columns.
@@ -101,6 +103,7 @@ class XGBoostGenreModel:
         """Fit featurizer, out-of-fold scorers, column selection and the booster."""
         p = self.params
         labels = np.asarray(labels)
+        self._walker = None
         self.featurizer = TextTfidf(
             max_features=p["max_features"],
             ngram_max=p["ngram_max"],
@@ -162,6 +165,8 @@ class XGBoostGenreModel:
             raise RuntimeError("the model is not trained: call fit() or load() first")
         matrix = self.featurizer.transform(list(texts))
         features = self._stack(self.scorer.predict_proba(matrix), matrix)
+        if self._walker is not None:
+            return self._walker.predict_proba(features)
         scores = self.booster.predict_proba(features)
         return np.asarray(scores, dtype=np.float32).reshape(len(texts), -1)
 
@@ -204,4 +209,6 @@ class XGBoostGenreModel:
         # than it saves (measured: benchmarks/results/serving.json).
         model.booster = XGBClassifier(n_jobs=1)
         model.booster.load_model(directory / "booster.json")
+        rounds = model.trees_used or model.booster.get_booster().num_boosted_rounds()
+        model._walker = TreeWalker.compile(model.booster.get_booster(), rounds)
         return model
