@@ -272,6 +272,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(stolen, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``; 0s elsewhere).
+
+    Stolen ticks are time the hypervisor ran someone else while this VM had work: its share over
+    a phase says how much of a latency tail the machine, not the server, caused.
+    """
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return fields[7], sum(fields[:8])  # user nice system idle iowait irq softirq steal
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Share of the machine's CPU time stolen between two ``machine_cpu_ticks`` readings."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 3) if total > 0 else None
+
+
 def uptime() -> str:
     """``uptime``'s line (load averages over 1, 5, 15 minutes), or the load average alone."""
     try:
@@ -304,16 +323,18 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     with running_service("serving.predictor", predictor_args(bundle, port), ready, log) as server:
         asyncio.run(saturate(port, requests, 2.0, 4))  # warm-up
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before, ticks_before = cpu_seconds(server.pid), machine_cpu_ticks()
         lat, rate_errors, achieved = asyncio.run(
             constant_rate(port, requests, args.rate, args.seconds, args.connections)
         )
         cpu_rate = cpu_seconds(server.pid) - cpu_before
-        cpu_before = cpu_seconds(server.pid)
+        steal_rate = steal_share(ticks_before, machine_cpu_ticks())
+        cpu_before, ticks_before = cpu_seconds(server.pid), machine_cpu_ticks()
         saturated_rps, sat_errors = asyncio.run(
             saturate(port, requests, args.saturate_seconds, args.connections)
         )
         cpu_saturated = cpu_seconds(server.pid) - cpu_before
+        steal_saturated = steal_share(ticks_before, machine_cpu_ticks())
     http = summary_ms(lat)
     run = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
@@ -326,8 +347,9 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
             "constant-rate generator sends on schedule (it yields to its event loop for the last "
             "~1 ms before each send; a plain asyncio sleep sent 0.7 ms late at the median, which "
             "counted as latency). server_cpu_ms_per_request: the server process's user + system "
-            "CPU over each phase / requests answered. BERT: results.bert (its own run, command "
-            "and load)."
+            "CPU over each phase / requests answered. cpu_steal_share: the share of the machine's "
+            "CPU time the hypervisor gave to other VMs during the phase (/proc/stat steal; "
+            "tails grow with it). BERT: results.bert (its own run, command and load)."
         ),
         "bundle": {"train_titles": train_titles, "train_seconds": round(train_s, 1)},
     }
@@ -339,6 +361,7 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
             "errors": rate_errors,
             **http,
             "server_cpu_ms_per_request": round(cpu_rate * 1000 / len(lat), 3),
+            "cpu_steal_share": steal_rate,
         },
         "http_saturated": {
             "connections": args.connections,
@@ -347,6 +370,7 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
             "server_cpu_ms_per_request": round(
                 cpu_saturated * 1000 / (saturated_rps * args.saturate_seconds), 3
             ),
+            "cpu_steal_share": steal_saturated,
         },
         "server_overhead_p50_ms": round(http["p50_ms"] - local["request_work"]["p50_ms"], 3),
         "targets": {"p50_ms": 4, "p99_ms": 12, "saturated_rps": 500},
