@@ -3,7 +3,8 @@
 Why: serving scores one title per request, and XGBoost's own ``predict`` costs ~0.3 ms per call
 before it walks a tree, ~0.9 ms for the default model's ~1,900 depth-3 trees; this walk takes
 ~0.06 ms for the same row (benchmarks/results/serving.json, docs/adr/0010-xgboost-tree-walker.md).
-Batches are no faster here than in XGBoost, so only the served (loaded) model uses it.
+Batches are no faster here than in XGBoost: a model gets its walker when it is loaded from a
+bundle (serving, evaluating a saved bundle), not after ``fit``.
 
 Only what the XGBoost family trains is understood: numeric splits, one output per tree, a
 logistic objective. ``TreeWalker.compile`` returns None for anything else, and the caller keeps
