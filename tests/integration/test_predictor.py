@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from fixtures.metrics import sample, scrape
 
 from trending.processes import free_port, running_service
 
@@ -69,20 +69,6 @@ def server(trained_bundle, tmp_path_factory, sink):
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
     with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
         yield url, log
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of /metrics as {(name, sorted labels): value}."""
-    text = httpx.get(f"{url}/metrics").text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(samples, name, **labels):
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_ready_log_line_names_version_and_device(server):
