@@ -53,6 +53,15 @@ def test_walker_scores_equal_xgboost_including_missing_and_split_values(early_st
         np.testing.assert_allclose(walker.predict_proba(rows), model.predict_proba(rows), atol=1e-6)
 
 
+def test_rows_of_the_wrong_width_are_refused(early_stopped):
+    model, x = early_stopped
+    walker = TreeWalker.compile(model.get_booster(), model.best_iteration + 1)
+    with pytest.raises(ValueError, match=f"rows of {x.shape[1]} features"):
+        walker.predict_proba(x[:, :-1])
+    with pytest.raises(ValueError, match=f"rows of {x.shape[1]} features"):
+        walker.predict_proba(x[0])
+
+
 def test_walker_steps_aside_when_its_scores_would_differ(early_stopped, monkeypatch, caplog):
     model, _ = early_stopped
     real = TreeWalker.predict_proba

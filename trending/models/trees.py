@@ -85,7 +85,7 @@ class TreeWalker:
         """The walker of ``booster``'s first ``rounds`` rounds, or None where XGBoost must stay.
 
         None when the model has splits or outputs this walker does not handle, or when its
-        scores on probe rows (every split value, just below it, and missing) differ from
+        scores on probe rows (values on and just below split values, some missing) differ from
         XGBoost's by more than ``TOLERANCE``.
         """
         model = json.loads(booster.save_raw("json"))
@@ -94,6 +94,7 @@ class TreeWalker:
             walker = cls(model, rounds)
             probes = walker._probe_rows(probe_rows)
             expected = booster.inplace_predict(probes, iteration_range=(0, rounds))
+            expected = np.asarray(expected).reshape(len(probes), -1)
             difference = float(np.abs(walker.predict_proba(probes) - expected).max())
             if difference <= TOLERANCE:
                 return walker
@@ -136,6 +137,9 @@ class TreeWalker:
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """Per-target probabilities, shape (rows, targets), float32."""
         rows = np.ascontiguousarray(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.n_features:
+            # The compiled loop does not check bounds: a narrower row would be read past its end.
+            raise ValueError(f"expected rows of {self.n_features} features, got shape {rows.shape}")
         margins = np.empty((rows.shape[0], len(self.base_margin)), dtype=np.float32)
         margins[:] = self.base_margin
         _add_leaf_values(
