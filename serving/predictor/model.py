@@ -242,10 +242,7 @@ class GenreClassifierModel(Model):
 
 def device_of(model: object) -> str:
     """``cuda...`` or ``cpu``: where a model family runs (BERT picks CUDA when present)."""
-    device = getattr(model, "device", None)
-    if device is None and callable(getattr(model, "_device", None)):
-        device = model._device()  # BertGenreModel exposes no public device yet
-    return str(device or "cpu")
+    return str(getattr(model, "device", None) or "cpu")
 
 
 def _request_id(headers: dict[str, str] | None) -> str:

@@ -131,3 +131,15 @@ def test_a_bundle_from_the_old_cls_head_gets_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="retrain it"):
         model_family("bert").load(tmp_path)
+
+
+def test_bert_runs_on_cuda_when_present_unless_told_otherwise(monkeypatch):
+    import torch
+
+    from serving.predictor.model import device_of
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_of(model_family("bert")()) == "cuda"
+    assert device_of(model_family("bert")(device="cpu")) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_of(model_family("bert")()) == "cpu"
