@@ -49,14 +49,22 @@ def load_dev(path: Path) -> pd.DataFrame:
 
 
 def cross_validate(
-    frame: pd.DataFrame, family: str, params: dict, folds: int, max_folds: int, seed: int
+    frame: pd.DataFrame,
+    family: str,
+    params: dict,
+    folds: int,
+    max_folds: int,
+    seed: int,
+    first_fold: int = 1,
 ) -> dict:
     vocabulary = GenreVocabulary()
     scores = []
     for i, (train_rows, test_rows) in enumerate(
         KFold(folds, shuffle=True, random_state=seed).split(frame)
     ):
-        if i >= max_folds:
+        if i + 1 < first_fold:
+            continue
+        if len(scores) >= max_folds:
             break
         with tempfile.TemporaryDirectory() as tmp:
             manifest = train_bundle(
@@ -76,10 +84,12 @@ def cross_validate(
     return {
         "folds": folds,
         "folds_run": len(scores),
+        "fold_numbers": list(range(first_fold, first_fold + len(scores))),
         "micro_f1": round(float(np.mean([s["micro_f1"] for s in scores])), 4),
         "macro_f1": round(float(np.mean([s["macro_f1"] for s in scores])), 4),
         "samples_f1": round(float(np.mean([s["samples_f1"] for s in scores])), 4),
         "micro_f1_per_fold": [round(s["micro_f1"], 4) for s in scores],
+        "macro_f1_per_fold": [round(s["macro_f1"], 4) for s in scores],
         "fold_fit_s_mean": round(float(np.mean([s["fit_s"] for s in scores])), 1),
         "fold_inference_rows_per_s": round(float(np.mean([s["rows_per_s"] for s in scores])), 1),
         **{f"{k}_per_fold": [s[k] for s in scores] for k in FIT_FACTS if k in scores[0]},
@@ -112,9 +122,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--families", nargs="+", default=["prior", "linear", "xgboost", "bert"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--bert-folds", type=int, default=1, help="Folds actually run for BERT.")
+    parser.add_argument(
+        "--first-fold",
+        type=int,
+        default=1,
+        help="Start at this fold (1-based), e.g. to add BERT folds to an earlier run; the "
+        "entry is then written as '<family> folds <first>-<last>' next to the earlier one.",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args(argv)
+    if not 1 <= args.first_fold <= args.folds:
+        sys.exit(
+            f"--first-fold must be between 1 and --folds ({args.folds}), got {args.first_fold}"
+        )
     if not args.data.is_file():
         sys.exit(f"{args.data} not found: the dev data lives in ../shared/data/ (never committed)")
 
@@ -135,13 +156,17 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.skip_timing and family != "bert":
             entry.update(time_training(frame, family, params, args.seed))
         max_folds = args.bert_folds if family == "bert" else args.folds
-        entry["cv"] = cross_validate(frame, family, params, args.folds, max_folds, args.seed)
+        entry["cv"] = cross_validate(
+            frame, family, params, args.folds, max_folds, args.seed, args.first_fold
+        )
+        numbers = entry["cv"]["fold_numbers"]
         if family == "bert":
             entry["note"] = (
-                f"CPU only; {BERT_BENCH_PARAMS}; F1 from {max_folds} of {args.folds} folds; "
+                f"CPU only; {BERT_BENCH_PARAMS}; F1 from folds {numbers} of {args.folds}; "
                 "training time is that of one fold's train_bundle (4,800 titles)"
             )
-        results["families"][family] = entry
+        key = family if args.first_fold == 1 else f"{family} folds {numbers[0]}-{numbers[-1]}"
+        results["families"][key] = entry
         # Re-read before writing: a BERT run may be going on in another process.
         latest = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"families": {}}
         results["families"] = {**latest.get("families", {}), **results["families"]}
