@@ -12,6 +12,7 @@ from serving.predictor.model import BATCHED_FAMILIES, GenreClassifierModel
 from serving.predictor.server import (
     add_serving_flags,
     env_default,
+    parse_serving_args,
     payload_logger,
     start_model_server,
 )
@@ -22,7 +23,11 @@ log = logging.getLogger("kserve.trending")
 
 def build_parser() -> argparse.ArgumentParser:
     """KServe's server flags plus where the bundle comes from, limits, batching, logging."""
-    parser = argparse.ArgumentParser(parents=[kserve.model_server.parser], description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.predictor",
+        parents=[kserve.model_server.parser],
+        description=__doc__,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle_dir", type=Path, help="A bundle folder (e.g. /mnt/models).")
     source.add_argument(
@@ -79,7 +84,7 @@ def build_model(args: argparse.Namespace) -> GenreClassifierModel:
 
 def main() -> None:
     """Parse flags, load the model once, serve."""
-    args = build_parser().parse_args()
+    args = parse_serving_args(build_parser())
     if args.configure_logging:
         kserve.logging.configure_logging(args.log_config_file)
     model = build_model(args)

@@ -83,6 +83,21 @@ def add_serving_flags(parser: argparse.ArgumentParser, component: str) -> None:
     )
 
 
+def parse_serving_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """Parse the flags and refuse values the adapters cannot honour (usage error, exit 2)."""
+    args = parser.parse_args(argv)
+    if args.workers != 1:
+        # KServe starts extra workers as spawned processes and pickles the model to them; the
+        # loaded bundle, its metrics and the payload logger's thread do not travel that way.
+        parser.error(
+            f"--workers {args.workers}: one worker per pod; scale out with replicas instead "
+            "(the chart's inferenceService.predictor minReplicas/maxReplicas, KServe's autoscaler)"
+        )
+    return args
+
+
 def payload_logger(
     args: argparse.Namespace, metrics: ServingMetrics | None
 ) -> PayloadLogger | None:

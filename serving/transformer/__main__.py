@@ -11,7 +11,12 @@ import kserve.model_server
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from serving.predictor.server import add_serving_flags, env_default, start_model_server
+from serving.predictor.server import (
+    add_serving_flags,
+    env_default,
+    parse_serving_args,
+    start_model_server,
+)
 from serving.transformer.model import FeastTransformer, PredictorUnavailableError
 from trending.feature_store import TitleFeatureStore
 from trending.metrics import ServingMetrics
@@ -22,7 +27,11 @@ log = logging.getLogger("kserve.trending")
 
 def build_parser() -> argparse.ArgumentParser:
     """KServe's flags (``--predictor_host``, ``--model_name``...) plus the Feast store."""
-    parser = argparse.ArgumentParser(parents=[kserve.model_server.parser], description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.transformer",
+        parents=[kserve.model_server.parser],
+        description=__doc__,
+    )
     parser.add_argument(
         "--feature_repo",
         type=Path,
@@ -51,7 +60,7 @@ async def _predictor_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 def main() -> None:
     """Parse flags, open the feature store, serve."""
-    args = build_parser().parse_args()
+    args = parse_serving_args(build_parser())
     if not args.predictor_host:
         raise SystemExit("--predictor_host is required: host:port of the genre predictor")
     if args.configure_logging:

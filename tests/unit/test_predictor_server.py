@@ -111,3 +111,26 @@ def test_timing_middleware_is_dropped_when_the_server_starts(drop):
     with TestClient(app) as client:  # runs the start-up handlers
         assert client.get("/ping").json() == {"ok": True}
     assert (timings == []) is drop
+
+
+@pytest.mark.parametrize(
+    ("module", "required"),
+    [
+        ("serving.predictor.__main__", REQUIRED),
+        ("serving.transformer.__main__", ["--model_name", "m", "--predictor_host", "h:1"]),
+    ],
+)
+def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, required, capsys):
+    import importlib
+
+    from serving.predictor.server import parse_serving_args
+
+    parser = importlib.import_module(module).build_parser()
+    assert parse_serving_args(parser, required).workers == 1
+    with pytest.raises(SystemExit) as exit_info:
+        parse_serving_args(parser, [*required, "--workers", "2"])
+    assert exit_info.value.code == 2
+    assert (
+        "--workers 2: one worker per pod; scale out with replicas instead"
+        in capsys.readouterr().err
+    )
