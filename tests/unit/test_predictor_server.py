@@ -134,3 +134,30 @@ def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, re
         "--workers 2: one worker per pod; scale out with replicas instead"
         in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max_payload_bytes", "0"], "--max_payload_bytes must be at least 1, got 0"),
+        (["--max_instances", "-1"], "--max_instances must be at least 0, got -1"),
+        (["--payload_log_queue", "0"], "--payload_log_queue must be at least 1, got 0"),
+        (["--max_batch_size", "-1"], "--max_batch_size must be at least 1, got -1"),
+        (["--max_batch_wait_ms", "-5"], "--max_batch_wait_ms must be at least 0, got -5.0"),
+    ],
+)
+def test_out_of_range_limits_are_usage_errors(flags, message, capsys):
+    from serving.predictor.server import parse_serving_args
+
+    with pytest.raises(SystemExit):
+        parse_serving_args(build_parser(), [*REQUIRED, *flags])
+    assert message in capsys.readouterr().err
+
+
+def test_limits_from_the_environment_are_checked_too(monkeypatch, capsys):
+    from serving.predictor.server import parse_serving_args
+
+    monkeypatch.setenv("TRENDING_MAX_BATCH_SIZE", "0")
+    with pytest.raises(SystemExit):
+        parse_serving_args(build_parser(), REQUIRED)
+    assert "--max_batch_size must be at least 1, got 0" in capsys.readouterr().err
