@@ -14,6 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from serving.drift.app import DriftService, bundle_loader, create_app, registry_loader
+from serving.flags import parse_checked
 from trending.drift import DriftError, DriftMonitor
 
 
@@ -64,7 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=Path(_env("TRENDING_DRIFT_CACHE_DIR", "/tmp/trending-drift") or "."),  # noqa: S108
     )
-    return parser.parse_args(argv)
+    return parse_checked(
+        parser,
+        argv,
+        at_least={"--window-size": 2, "--min-window": 2, "--max-versions": 1, "--port": 0},
+        above={"--interval": 0},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ import kserve
 import kserve.model_server
 from kserve.utils.utils import strtobool
 
+from serving.flags import parse_checked
 from serving.predictor import http
 from trending.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 from trending.metrics import ServingMetrics
@@ -83,29 +84,22 @@ def add_serving_flags(parser: argparse.ArgumentParser, component: str) -> None:
     )
 
 
-# Smallest accepted value of each numeric flag (max_instances 0 is a server that refuses every
+# Smallest accepted value of each numeric flag (--max_instances 0 is a server that refuses every
 # request: the demo's broken canary).
 _LOWEST_VALUES = {
-    "max_instances": 0,
-    "max_payload_bytes": 1,
-    "payload_log_queue": 1,
-    "max_batch_size": 1,
-    "max_batch_wait_ms": 0,
+    "--max_instances": 0,
+    "--max_payload_bytes": 1,
+    "--payload_log_queue": 1,
+    "--max_batch_size": 1,
+    "--max_batch_wait_ms": 0,
 }
 
 
 def parse_serving_args(
     parser: argparse.ArgumentParser, argv: list[str] | None = None
 ) -> argparse.Namespace:
-    """Parse the flags and refuse values the adapters cannot honour (usage error, exit 2).
-
-    Checked after parsing, so values from ``TRENDING_*`` variables are checked too.
-    """
-    args = parser.parse_args(argv)
-    for name, lowest in _LOWEST_VALUES.items():
-        value = getattr(args, name, None)
-        if value is not None and value < lowest:
-            parser.error(f"--{name} must be at least {lowest}, got {value}")
+    """Parse the flags and refuse values the adapters cannot honour (usage error, exit 2)."""
+    args = parse_checked(parser, argv, at_least=_LOWEST_VALUES)
     if args.workers != 1:
         # KServe starts extra workers as spawned processes and pickles the model to them; the
         # loaded bundle, its metrics and the payload logger's thread do not travel that way.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from serving.flags import parse_checked
 from serving.trigger.app import TriggerService, create_app
 from trending.retrain import (
     KfpApiLauncher,
@@ -83,7 +84,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=float(_env("TRENDING_TRIGGER_CHECK_INTERVAL", "300") or 300),
     )
-    return p.parse_args(argv)
+    return parse_checked(
+        p,
+        argv,
+        at_least={
+            "--port": 0,
+            "--cooldown-seconds": 0,
+            "--max-model-age-hours": 0,
+            "--min-new-rows": 0,
+        },
+        above={"--check-interval": 0},
+    )
 
 
 def _token(args: argparse.Namespace) -> str:

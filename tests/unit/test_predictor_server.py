@@ -143,7 +143,7 @@ def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, re
         (["--max_instances", "-1"], "--max_instances must be at least 0, got -1"),
         (["--payload_log_queue", "0"], "--payload_log_queue must be at least 1, got 0"),
         (["--max_batch_size", "-1"], "--max_batch_size must be at least 1, got -1"),
-        (["--max_batch_wait_ms", "-5"], "--max_batch_wait_ms must be at least 0, got -5.0"),
+        (["--max_batch_wait_ms", "-5"], "--max_batch_wait_ms must be at least 0, got -5"),
     ],
 )
 def test_out_of_range_limits_are_usage_errors(flags, message, capsys):
