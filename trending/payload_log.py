@@ -8,10 +8,14 @@ request and its response, ``ce-source``, the extensions ``ce-inferenceservicenam
 header values are percent-encoded as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) requires, so a
 client's request id with spaces or non-ASCII characters still travels (the SDK does not encode).
 
+The sink can also be an object store (``file:///dir`` or ``s3://bucket/prefix``): events are then
+batched into JSON-lines objects, one structured-mode CloudEvent per line, written whole under
+``<yyyy>/<mm>/<dd>/`` — for archiving payloads or scoring them later in bulk.
+
 Logging never slows or fails a request: ``log_request``/``log_response`` only put the payload on
 a bounded queue (dropping it when the queue is full); a background thread builds the events and
-sends them. Every event not delivered (queue full, sink unreachable, non-2xx answer) is counted
-and reported through ``on_drop``.
+sends them. Every event not delivered (queue full, sink unreachable, non-2xx answer, a batch the
+store refused) is counted and reported through ``on_drop``.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Protocol
+from urllib.parse import quote, urlparse
 
 import httpx
-from cloudevents.conversion import to_binary
+from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
@@ -40,7 +46,8 @@ class PayloadLogTarget:
     """Where events go and how they name their origin.
 
     Attributes:
-        sink_url: The HTTP endpoint receiving the events.
+        sink_url: The HTTP endpoint receiving the events, or an object store URI
+            (``file:///dir``, ``s3://bucket/prefix``) for batched JSON-lines objects.
         source: ``ce-source``: the URL (or URI reference) of the logging server.
         inference_service_name: ``ce-inferenceservicename``.
         namespace: ``ce-namespace`` (empty outside a cluster).
@@ -70,6 +77,119 @@ def encode_header_value(value: str) -> str:
     return quote(value, safe=_HEADER_SAFE)
 
 
+SINK_SCHEMES = ("http", "https", "file", "s3")
+
+
+def check_sink_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is a sink this module can write to."""
+    parsed = urlparse(url)
+    if parsed.scheme not in SINK_SCHEMES or not (parsed.netloc or parsed.path.strip("/")):
+        raise ValueError(
+            f"payload log sink {url!r}: use an http(s):// URL (e.g. the drift detector) or an "
+            "object store, file:///dir or s3://bucket/prefix"
+        )
+
+
+class _Sink(Protocol):
+    def add(self, event: CloudEvent) -> tuple[int, int]:
+        """Take one event; return the events (delivered, dropped) doing so."""
+
+    def flush(self) -> tuple[int, int]:
+        """Write what is held; return the events (delivered, dropped)."""
+
+    def seconds_to_flush(self) -> float | None:
+        """Seconds until held events must be written (None: nothing held)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class _HttpSink:
+    """POST each event in binary mode (KServe's logger format)."""
+
+    def __init__(self, url: str, timeout: float, transport: httpx.BaseTransport | None) -> None:
+        self.url = url
+        self.client = httpx.Client(timeout=timeout, transport=transport)
+
+    def add(self, event: CloudEvent) -> tuple[int, int]:
+        try:
+            headers, body = to_binary(event)
+            headers = {
+                k: encode_header_value(v) if k.startswith("ce-") else v for k, v in headers.items()
+            }
+            response = self.client.post(self.url, headers=headers, content=body)
+        except Exception as exc:  # the sink being down must never stop the sender
+            log.warning("payload log sink %s unreachable (%s); event dropped", self.url, exc)
+            return 0, 1
+        if response.status_code >= 300:
+            log.warning(
+                "payload log sink %s answered %s; event dropped", self.url, response.status_code
+            )
+            return 0, 1
+        return 1, 0
+
+    def flush(self) -> tuple[int, int]:
+        return 0, 0
+
+    def seconds_to_flush(self) -> float | None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _ObjectStoreSink:
+    """Hold events and write them as one JSON-lines object per batch (structured CloudEvents).
+
+    A batch is written when it holds ``batch_events`` events or its first event is
+    ``batch_seconds`` old, and on close. Objects are written whole and create-only, under
+    ``<yyyy>/<mm>/<dd>/<name>-<time>-<random>.jsonl``; a batch the store refuses is dropped.
+    """
+
+    def __init__(self, uri: str, name: str, batch_events: int, batch_seconds: float) -> None:
+        from trending.objectstore import open_store
+
+        self.uri = uri
+        self.store = open_store(uri)
+        self.name = name
+        self.batch_events = batch_events
+        self.batch_seconds = batch_seconds
+        self.lines: list[bytes] = []
+        self.first_at = 0.0
+
+    def add(self, event: CloudEvent) -> tuple[int, int]:
+        if not self.lines:
+            self.first_at = time.monotonic()
+        self.lines.append(to_structured(event)[1])
+        return self.flush() if len(self.lines) >= self.batch_events else (0, 0)
+
+    def flush(self) -> tuple[int, int]:
+        lines, self.lines = self.lines, []
+        if not lines:
+            return 0, 0
+        now = datetime.now(UTC)
+        key = f"{now:%Y/%m/%d}/{self.name}-{now:%H%M%S}-{uuid.uuid4().hex[:12]}.jsonl"
+        try:
+            self.store.put_bytes(key, b"\n".join(lines) + b"\n", if_none_match=True)
+        except Exception as exc:  # the store being down must never stop the sender
+            log.warning(
+                "payload log store %s refused a batch (%s); %d events dropped",
+                self.uri,
+                exc,
+                len(lines),
+            )
+            return 0, len(lines)
+        return len(lines), 0
+
+    def seconds_to_flush(self) -> float | None:
+        if not self.lines:
+            return None
+        return max(0.0, self.first_at + self.batch_seconds - time.monotonic())
+
+    def close(self) -> None:
+        pass
+
+
 class PayloadLogger:
     """Send request/response payloads as CloudEvents from a background thread.
 
@@ -79,6 +199,8 @@ class PayloadLogger:
         timeout: Seconds per HTTP delivery attempt.
         on_drop: Called with the number of events dropped (e.g. to increment a metric).
         transport: An httpx transport (tests); None for real HTTP.
+        batch_events: Object store sinks: most events per object.
+        batch_seconds: Object store sinks: longest an event waits before its batch is written.
     """
 
     def __init__(
@@ -89,15 +211,21 @@ class PayloadLogger:
         timeout: float = 2.0,
         on_drop: Callable[[int], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        batch_events: int = 500,
+        batch_seconds: float = 10.0,
     ) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, got {max_queue}")
-        if not target.sink_url.startswith(("http://", "https://")):
+        if batch_events < 1 or batch_seconds <= 0:
             raise ValueError(
-                f"payload log sink {target.sink_url!r} must be an http:// or https:// URL"
+                f"batch_events must be at least 1 and batch_seconds above 0, got {batch_events} "
+                f"and {batch_seconds}"
             )
+        check_sink_url(target.sink_url)
         self.target = target
         self.timeout = timeout
+        self.batch_events = batch_events
+        self.batch_seconds = batch_seconds
         self.on_drop = on_drop
         self._transport = transport
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
@@ -163,39 +291,45 @@ class PayloadLogger:
             attributes["modelid"] = model_id
         return CloudEvent(attributes, data)
 
+    def _open_sink(self) -> _Sink:
+        if urlparse(self.target.sink_url).scheme in ("http", "https"):
+            return _HttpSink(self.target.sink_url, self.timeout, self._transport)
+        host = urlparse(self.target.source).hostname or "server"
+        name = "-".join(p for p in (self.target.component, self.target.endpoint, host) if p)
+        return _ObjectStoreSink(self.target.sink_url, name, self.batch_events, self.batch_seconds)
+
     def _send_forever(self) -> None:
-        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+        try:
+            sink: _Sink | None = self._open_sink()
+        except Exception:  # e.g. no credentials for the store: drop, count, keep serving
+            log.exception("payload log sink %s cannot be opened; dropping", self.target.sink_url)
+            sink = None
+        try:
             while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
-                ce_type, event_id, data, model_id, time = item
+                wait = sink.seconds_to_flush() if sink is not None else None
                 try:
-                    headers, body = to_binary(self.event(ce_type, event_id, data, model_id, time))
-                    headers = {
-                        k: encode_header_value(v) if k.startswith("ce-") else v
-                        for k, v in headers.items()
-                    }
-                    response = client.post(self.target.sink_url, headers=headers, content=body)
-                    delivered = response.status_code < 300
-                    if not delivered:
-                        log.warning(
-                            "payload log sink %s answered %s; event dropped",
-                            self.target.sink_url,
-                            response.status_code,
-                        )
-                except Exception as exc:  # the sink being down must never stop the sender
-                    log.warning(
-                        "payload log sink %s unreachable (%s); event dropped",
-                        self.target.sink_url,
-                        exc,
-                    )
-                    delivered = False
-                if delivered:
-                    with self._lock:
-                        self.sent += 1
-                else:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:  # a held batch is due
+                    self._count(*sink.flush())  # type: ignore[union-attr]
+                    continue
+                if item is _STOP:
+                    if sink is not None:
+                        self._count(*sink.flush())
+                    return
+                if sink is None:
                     self._drop(1)
+                else:
+                    self._count(*sink.add(self.event(*item)))
+        finally:
+            if sink is not None:
+                sink.close()
+
+    def _count(self, sent: int, dropped: int) -> None:
+        if sent:
+            with self._lock:
+                self.sent += sent
+        if dropped:
+            self._drop(dropped)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (up to ``timeout`` seconds), then stop the thread."""

@@ -18,7 +18,7 @@ from serving.flags import parse_checked
 from serving.predictor import http
 from trending.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 from trending.metrics import ServingMetrics
-from trending.payload_log import PayloadLogger, PayloadLogTarget
+from trending.payload_log import PayloadLogger, PayloadLogTarget, check_sink_url
 
 T = TypeVar("T")
 
@@ -48,14 +48,27 @@ def add_serving_flags(parser: argparse.ArgumentParser, component: str) -> None:
     events.add_argument(
         "--payload_log_url",
         default=env_default("payload_log_url", None),
-        help="Sink for request/response events, e.g. the drift detector's URL; unset: off. "
-        "Env: TRENDING_PAYLOAD_LOG_URL.",
+        help="Sink for request/response events: an http(s):// URL (e.g. the drift detector; "
+        "one POST per event) or an object store, file:///dir or s3://bucket/prefix (batched "
+        "JSON-lines objects); unset: off. Env: TRENDING_PAYLOAD_LOG_URL.",
     )
     events.add_argument(
         "--payload_log_queue",
         type=int,
         default=env_default("payload_log_queue", 1000, int),
         help="Events held while the sink is slow; more are dropped and counted.",
+    )
+    events.add_argument(
+        "--payload_log_batch_events",
+        type=int,
+        default=env_default("payload_log_batch_events", 500, int),
+        help="Object store sinks: most events per object.",
+    )
+    events.add_argument(
+        "--payload_log_batch_seconds",
+        type=float,
+        default=env_default("payload_log_batch_seconds", 10.0, float),
+        help="Object store sinks: longest an event waits before its batch is written.",
     )
     events.add_argument(
         "--inference_service_name",
@@ -90,6 +103,7 @@ _LOWEST_VALUES = {
     "--max_instances": 0,
     "--max_payload_bytes": 1,
     "--payload_log_queue": 1,
+    "--payload_log_batch_events": 1,
     "--max_batch_size": 1,
     "--max_batch_wait_ms": 0,
 }
@@ -99,7 +113,14 @@ def parse_serving_args(
     parser: argparse.ArgumentParser, argv: list[str] | None = None
 ) -> argparse.Namespace:
     """Parse the flags and refuse values the adapters cannot honour (usage error, exit 2)."""
-    args = parse_checked(parser, argv, at_least=_LOWEST_VALUES)
+    args = parse_checked(
+        parser, argv, at_least=_LOWEST_VALUES, above={"--payload_log_batch_seconds": 0}
+    )
+    if args.payload_log_url:
+        try:
+            check_sink_url(args.payload_log_url)
+        except ValueError as exc:
+            parser.error(f"--payload_log_url: {exc}")
     if args.workers != 1:
         # KServe starts extra workers as spawned processes and pickles the model to them; the
         # loaded bundle, its metrics and the payload logger's thread do not travel that way.
@@ -126,7 +147,13 @@ def payload_logger(
         endpoint=args.endpoint,
     )
     on_drop = metrics.record_payload_log_dropped if metrics is not None else None
-    return PayloadLogger(target, max_queue=args.payload_log_queue, on_drop=on_drop).start()
+    return PayloadLogger(
+        target,
+        max_queue=args.payload_log_queue,
+        on_drop=on_drop,
+        batch_events=args.payload_log_batch_events,
+        batch_seconds=args.payload_log_batch_seconds,
+    ).start()
 
 
 def configure_request_logs(*, access_log: bool, latency_logging: bool) -> None:

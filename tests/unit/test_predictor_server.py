@@ -144,6 +144,9 @@ def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, re
         (["--payload_log_queue", "0"], "--payload_log_queue must be at least 1, got 0"),
         (["--max_batch_size", "-1"], "--max_batch_size must be at least 1, got -1"),
         (["--max_batch_wait_ms", "-5"], "--max_batch_wait_ms must be at least 0, got -5"),
+        (["--payload_log_batch_events", "0"], "--payload_log_batch_events must be at least 1"),
+        (["--payload_log_batch_seconds", "0"], "--payload_log_batch_seconds must be above 0"),
+        (["--payload_log_url", "ftp://h/x"], "--payload_log_url: payload log sink 'ftp://h/x'"),
     ],
 )
 def test_out_of_range_limits_are_usage_errors(flags, message, capsys):
@@ -161,3 +164,17 @@ def test_limits_from_the_environment_are_checked_too(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         parse_serving_args(build_parser(), REQUIRED)
     assert "--max_batch_size must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_an_object_store_payload_log_gets_the_batch_flags(tmp_path):
+    from serving.predictor.server import parse_serving_args, payload_logger
+
+    uri = (tmp_path / "payloads").as_uri()
+    flags = ["--payload_log_url", uri, "--payload_log_batch_events", "7"]
+    args = parse_serving_args(build_parser(), [*REQUIRED, *flags, "--endpoint", "canary"])
+    logger = payload_logger(args, None)
+    try:
+        assert (logger.target.sink_url, logger.batch_events, logger.batch_seconds) == (uri, 7, 10.0)
+        assert logger.target.endpoint == "canary"
+    finally:
+        logger.close()
