@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from trending.drift import (
+from trending.data.synthetic import DriftKnobs, generate_titles
+from trending.features.featurize import texts_of
+from trending.genres import DEFAULT_GENRES
+from trending.monitoring.drift import (
     DriftMonitor,
     fit_drift_detector,
     load_drift_detector,
     skew_feature_values,
 )
-from trending.features import texts_of
-from trending.genres import DEFAULT_GENRES
-from trending.synthetic import DriftKnobs, generate_titles
 
 WINDOW = 1000
 REPEATS = 5

@@ -33,9 +33,9 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 def main() -> dict:
     """Run the benchmark and write the results file; return the results."""
     sys.path.insert(0, str(REPO))
-    from trending.ingest import feature_store, ingest_source, snapshot_store
+    from trending.data.ingest import feature_store, ingest_source, snapshot_store
+    from trending.data.sources import FileSource, SyntheticSource
     from trending.settings import Settings
-    from trending.sources import FileSource, SyntheticSource
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), feature_repo=REPO / "feature_repo")

@@ -5,7 +5,7 @@ Writes ``benchmarks/results/loop.json`` with the command, date, machine and load
 
 Real processes on loopback, as in tests/integration/test_monitoring_loop.py: the KServe predictor
 (payload log -> drift service), the drift service, the retrain trigger, and Prometheus +
-Alertmanager running the shipped monitoring/ configs (``trending.local_monitoring``) with a 5 s
+Alertmanager running the shipped monitoring/ configs (``cli.local_monitoring``) with a 5 s
 scrape and evaluation interval. Only ports, the token file and the DriftDetected ``for`` change
 (``--alert_for``, 5 s as in ``make demo``; 5 m in the shipped rule, which adds 5 minutes by
 design). The drift service keeps its own defaults (window 1,000, scored every 10 s).
@@ -51,21 +51,21 @@ import pandas as pd
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from trending.local_monitoring import (
+from cli.local_monitoring import (
     find_monitoring_binaries,
     running_monitoring,
     write_local_monitoring_configs,
 )
-from trending.processes import free_port, running_service, wait_until
+from cli.processes import free_port, running_service, wait_until
+from trending.data.synthetic import DriftKnobs, generate_titles
 from trending.registry import Registry
-from trending.synthetic import DriftKnobs, generate_titles
 
 REPO = Path(__file__).resolve().parents[1]
 MONITORING = REPO / "monitoring"
 RESULTS = REPO / "benchmarks" / "results" / "loop.json"
 MODEL = "genre-classifier"
 GOAL_SECONDS = 120.0
-# trending/cli/demo.py's drift: unseen words, uniform genre priors, longer plots.
+# cli/demo.py's drift: unseen words, uniform genre priors, longer plots.
 DRIFT = DriftKnobs(vocabulary_shift=0.3, genre_prior_shift=1.0, text_length_scale=1.5)
 STAGES = (
     "drift_flagged",
@@ -85,8 +85,8 @@ with open(sys.argv[1], "a") as f:
 
 def train_bundle_with_detector(directory: Path, titles: int) -> Path:
     """An XGBoost bundle on synthetic titles with its drift detector, as the pipeline makes one."""
-    from trending.drift import add_drift_detector
-    from trending.training import split_labelled, train_bundle
+    from trending.modelling.training import split_labelled, train_bundle
+    from trending.monitoring.drift import add_drift_detector
 
     train, _ = split_labelled(generate_titles(titles, seed=5), test_size=0.2, seed=5)
     train_bundle(train, directory, data_snapshot_id="bench-loop-synthetic")

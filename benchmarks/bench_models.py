@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
-from trending.evaluation import apply_thresholds, classification_metrics
-from trending.features import texts_of
+from trending.features.featurize import texts_of
 from trending.genres import DEFAULT_GENRES, GenreVocabulary
-from trending.models import GenrePredictor
-from trending.training import train_bundle, with_text_columns
+from trending.modelling.evaluation import apply_thresholds, classification_metrics
+from trending.modelling.families import GenrePredictor
+from trending.modelling.training import train_bundle, with_text_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_DATA = ROOT.parent / "shared" / "data" / "tmdb-movies-dev.parquet"

@@ -29,9 +29,9 @@ PARAMS = {
 
 
 def _ingest(settings) -> str:
-    from trending.ingest import ingest_frame, ingest_source
-    from trending.sources import FileSource
-    from trending.synthetic import generate_titles
+    from trending.data.ingest import ingest_frame, ingest_source
+    from trending.data.sources import FileSource
+    from trending.data.synthetic import generate_titles
 
     if DEV_FILE.is_file():
         return ingest_source(FileSource(DEV_FILE), settings).manifest.snapshot_id
@@ -143,8 +143,8 @@ def _direct(settings, root: Path) -> dict[str, float]:
 
 def main() -> dict:
     """Run both measurements on fresh state folders and write the results file."""
+    from cli.pipeline import pipeline_arguments
     from pipelines.run import run_local
-    from trending.cli.pipeline import pipeline_arguments
     from trending.settings import Settings
 
     with tempfile.TemporaryDirectory() as scratch:

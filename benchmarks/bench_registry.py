@@ -28,9 +28,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from trending.bundle import BundleManifest, write_manifest
-from trending.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore, make_minio_client
+from trending.modelling.bundle import BundleManifest, write_manifest
 from trending.registry import Registry
+from trending.registry.objectstore import (
+    LocalObjectStore,
+    ObjectStore,
+    S3ObjectStore,
+    make_minio_client,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "registry.json"
 

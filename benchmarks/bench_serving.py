@@ -7,7 +7,7 @@ machine load.
 
 XGBoost (``--family xgboost``, the default):
 
-- XGBoost bundle trained on synthetic titles (trending.synthetic + trending.training, default
+- XGBoost bundle trained on synthetic titles (trending.data.synthetic + trending.modelling.training, default
   model params), served by ``python -m serving.predictor`` with 1 worker.
 - Constant-rate (open-loop) single-instance V1 requests: latency is measured from each request's
   scheduled send time, so a stalled server cannot hide queueing (no coordinated omission).
@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trending.processes import free_port, running_service
+from cli.processes import free_port, running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEV_FILE = (
@@ -85,8 +85,8 @@ def summary_ms(seconds: list[float]) -> dict[str, float]:
 
 
 def train_xgboost_bundle(directory: Path, titles: int) -> Path:
-    from trending.synthetic import generate_titles
-    from trending.training import split_labelled, train_bundle
+    from trending.data.synthetic import generate_titles
+    from trending.modelling.training import split_labelled, train_bundle
 
     frame = generate_titles(titles, seed=5)
     train, _ = split_labelled(frame, test_size=0.2, seed=5)
@@ -95,16 +95,16 @@ def train_xgboost_bundle(directory: Path, titles: int) -> Path:
 
 
 def sample_plots(n: int) -> list[str]:
-    from trending.synthetic import generate_titles
+    from trending.data.synthetic import generate_titles
 
     return generate_titles(n, seed=99)["plot"].tolist()
 
 
 def request_work(predictor) -> Callable[[dict], list[dict]]:
     """The server's per-request work without HTTP: validate, featurize, score, threshold."""
-    from trending.evaluation import apply_thresholds
-    from trending.features import model_input_text
-    from trending.inference import parse_v1_body, prediction_rows
+    from trending.features.featurize import model_input_text
+    from trending.modelling.evaluation import apply_thresholds
+    from trending.modelling.inference import parse_v1_body, prediction_rows
 
     def once(body: dict) -> list[dict]:
         titles = parse_v1_body(body)
@@ -117,7 +117,7 @@ def request_work(predictor) -> Callable[[dict], list[dict]]:
 
 def in_process(bundle: Path, plots: list[str], repeat: int) -> dict[str, object]:
     """The server's per-request work without HTTP, one title and 64 titles at a time."""
-    from trending.models import GenrePredictor
+    from trending.modelling.families import GenrePredictor
 
     predictor = GenrePredictor.from_bundle(bundle)
     once = request_work(predictor)
@@ -379,8 +379,8 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
 
 
 def train_bert_bundle(directory: Path, titles: int) -> Path:
-    from trending.synthetic import generate_titles
-    from trending.training import train_bundle
+    from trending.data.synthetic import generate_titles
+    from trending.modelling.training import train_bundle
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     frame = generate_titles(titles, seed=5)
@@ -396,7 +396,7 @@ def plots_of_length(chars: int, n: int) -> tuple[list[str], str]:
         plots = pd.read_parquet(DEV_FILE, columns=["plot"])["plot"].astype(str).str.strip()
         source = f"{DEV_FILE.name} plots of at least {chars} characters, cut to {chars}"
     else:
-        from trending.synthetic import generate_titles
+        from trending.data.synthetic import generate_titles
 
         plots = generate_titles(4 * n, seed=99)["plot"].astype(str)
         plots = plots.groupby(plots.index // 4).agg(" ".join)  # synthetic plots are short
@@ -516,7 +516,7 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
     In-process and served measurements alternate (per request for latency, per round for
     throughput) so that both see the same load from the other jobs on the machine.
     """
-    from trending.models import GenrePredictor
+    from trending.modelling.families import GenrePredictor
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     uptime_at_start = uptime()

@@ -32,7 +32,7 @@ def evaluate(
 
     import pandas as pd
 
-    from trending.training import evaluate_candidate
+    from trending.modelling.training import evaluate_candidate
 
     result = evaluate_candidate(
         Path(bundle.path),

@@ -29,8 +29,8 @@ def evaluate_production(
 
     import pandas as pd
 
+    from trending.modelling.training import evaluate_candidate
     from trending.registry import Registry
-    from trending.training import evaluate_candidate
 
     registry = Registry.from_uri(registry_uri, model_name)
     Path(report.path).mkdir(parents=True, exist_ok=True)

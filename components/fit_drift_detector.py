@@ -26,7 +26,7 @@ def fit_drift_detector(
 
     import pandas as pd
 
-    from trending.drift import add_drift_detector
+    from trending.monitoring.drift import add_drift_detector
 
     shutil.copytree(bundle.path, bundle_with_detector.path)
     add_drift_detector(

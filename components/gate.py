@@ -51,10 +51,10 @@ def gate(
     import shutil
     from pathlib import Path
 
-    from trending.gate import GatePolicy
+    from trending.modelling.gate import GatePolicy
+    from trending.modelling.runs import RunLog
     from trending.registry import Registry
-    from trending.release import judge_candidates, read_report, record_run
-    from trending.runs import RunLog
+    from trending.rollout.release import judge_candidates, read_report, record_run
 
     candidates = [read_report(Path(xgboost_report.path)), read_report(Path(bert_report.path))]
     baselines = [read_report(Path(linear_report.path)), read_report(Path(prior_report.path))]

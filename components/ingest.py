@@ -24,9 +24,9 @@ def ingest(
     """
     import json
 
-    from trending.objectstore import open_store
-    from trending.snapshots import SnapshotStore
-    from trending.windows import titles_for_training
+    from trending.data.snapshots import SnapshotStore
+    from trending.data.windows import titles_for_training
+    from trending.registry.objectstore import open_store
 
     snapshots = SnapshotStore(open_store(data_uri))
     titles = titles_for_training(source, json.loads(params_json), snapshots)

@@ -25,9 +25,9 @@ def load_features(
     """
     from pathlib import Path
 
-    from trending.feature_store import TitleFeatureStore
-    from trending.objectstore import open_store
-    from trending.snapshots import SnapshotStore
+    from trending.data.snapshots import SnapshotStore
+    from trending.features.store import TitleFeatureStore
+    from trending.registry.objectstore import open_store
 
     titles = SnapshotStore(open_store(data_uri)).read(snapshot_id)
     store = TitleFeatureStore(Path(feature_repo), Path(feast_dir))

@@ -20,9 +20,9 @@ def materialize_features(data_uri: str, snapshot_id: str, feature_repo: str, fea
     """
     from pathlib import Path
 
-    from trending.feature_store import TitleFeatureStore
-    from trending.objectstore import open_store
-    from trending.snapshots import SnapshotStore
+    from trending.data.snapshots import SnapshotStore
+    from trending.features.store import TitleFeatureStore
+    from trending.registry.objectstore import open_store
 
     titles = SnapshotStore(open_store(data_uri)).read(snapshot_id)
     return TitleFeatureStore(Path(feature_repo), Path(feast_dir)).publish(titles)

@@ -31,8 +31,8 @@ def model_card(
     import shutil
     from pathlib import Path
 
-    from trending.gate import GateDecision
-    from trending.release import finalize_bundle, read_report
+    from trending.modelling.gate import GateDecision
+    from trending.rollout.release import finalize_bundle, read_report
 
     shutil.copytree(bundle.path, carded.path)
     verdict = json.loads(Path(decision.path).read_text())

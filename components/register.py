@@ -32,8 +32,8 @@ def register(
     import json
     from pathlib import Path
 
+    from trending.modelling.runs import RunLog
     from trending.registry import Registry, stage_new_version
-    from trending.runs import RunLog
 
     registry = Registry.from_uri(registry_uri, model_name)
     runs = RunLog.from_uri(registry_uri, model_name)

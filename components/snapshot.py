@@ -30,10 +30,10 @@ def snapshot(
 
     import pandas as pd
 
-    from trending.ingest import write_snapshot
-    from trending.objectstore import open_store
-    from trending.schema import ValidationReport
-    from trending.snapshots import SnapshotStore
+    from trending.data.ingest import write_snapshot
+    from trending.data.schema import ValidationReport
+    from trending.data.snapshots import SnapshotStore
+    from trending.registry.objectstore import open_store
 
     report = ValidationReport(
         accepted=pd.read_parquet(accepted.path), rejected=pd.read_parquet(rejected.path)

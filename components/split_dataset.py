@@ -25,7 +25,7 @@ def split_dataset(
     """
     import pandas as pd
 
-    from trending.training import split_labelled
+    from trending.modelling.training import split_labelled
 
     train_rows, test_rows = split_labelled(
         pd.read_parquet(features.path), test_size=test_size, seed=seed

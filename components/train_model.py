@@ -30,7 +30,7 @@ def train_model(
 
     import pandas as pd
 
-    from trending.training import train_bundle
+    from trending.modelling.training import train_bundle
 
     manifest = train_bundle(
         pd.read_parquet(train.path),

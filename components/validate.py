@@ -30,8 +30,8 @@ def validate(
 
     import pandas as pd
 
+    from trending.data.schema import validate_titles
     from trending.genres import GenreVocabulary
-    from trending.schema import validate_titles
 
     report = validate_titles(pd.read_parquet(raw.path), GenreVocabulary())
     report.accepted.to_parquet(accepted.path, index=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from trending.data.synthetic import generate_titles
+from trending.modelling.training import split_labelled, train_bundle
 from trending.settings import Settings
-from trending.synthetic import generate_titles
-from trending.training import split_labelled, train_bundle
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Small but real models: enough signal on synthetic data, seconds to train.

@@ -16,10 +16,10 @@ from prometheus_client import start_http_server
 
 from serving.canary.actuators import KServeActuator, LocalSplitActuator, TrafficActuator
 from serving.canary.controller import ControllerMetrics, run_canary
-from trending.canary import CanaryPolicyError, load_policy
-from trending.deploy import DeployError
-from trending.prom import PrometheusClient
+from trending.monitoring.prom import PrometheusClient
 from trending.registry import Registry, RegistryError
+from trending.rollout.canary import CanaryPolicyError, load_policy
+from trending.rollout.deploy import DeployError
 
 
 def build_parser() -> argparse.ArgumentParser:

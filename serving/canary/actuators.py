@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from trending.canary import TrafficSplit, read_split, write_split
-from trending.deploy import (
+from trending.rollout.canary import TrafficSplit, read_split, write_split
+from trending.rollout.deploy import (
     DeployError,
     Mode,
     canary_state,

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from serving.canary.actuators import TrafficActuator
-from trending.canary import CanaryPolicy, Decision, MetricsSnapshot, decide, next_step
-from trending.prom import PrometheusClient, PrometheusError, collect_snapshot
+from trending.monitoring.prom import PrometheusClient, PrometheusError, collect_snapshot
 from trending.registry import Registry
+from trending.rollout.canary import CanaryPolicy, Decision, MetricsSnapshot, decide, next_step
 
-log = logging.getLogger("trending.canary")
+log = logging.getLogger("trending.rollout.canary")
 ACTOR = "canary-controller"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trending.deploy import API_VERSION, MODE_ANNOTATION, Mode, resolve_mode
+from trending.rollout.deploy import API_VERSION, MODE_ANNOTATION, Mode, resolve_mode
 
 FIELD_MANAGER = "trending-canary"
 

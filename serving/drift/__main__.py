@@ -15,7 +15,7 @@ import uvicorn
 
 from serving.drift.app import DriftService, bundle_loader, create_app, registry_loader
 from serving.flags import parse_checked
-from trending.drift import DriftError, DriftMonitor
+from trending.monitoring.drift import DriftError, DriftMonitor
 
 
 def _env(name: str, default: str | None = None) -> str | None:

@@ -3,7 +3,7 @@
 The predictor's payload logger POSTs each request and each response as a CloudEvent (binary or
 structured mode) with ``ce-type`` ``org.kubeflow.serving.inference.request`` or ``.response``,
 ``ce-inferenceservicename`` and ``ce-modelversion``; bodies are V1 JSON. A background thread
-scores every window with new rows each ``interval`` seconds (``trending.drift.DriftMonitor``).
+scores every window with new rows each ``interval`` seconds (``trending.monitoring.drift.DriftMonitor``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trending.drift import DriftDetector, DriftError, DriftMonitor, DriftResult, load_drift_detector
-from trending.inference import InvalidRequestError, parse_instances
+from trending.modelling.inference import InvalidRequestError, parse_instances
+from trending.monitoring.drift import (
+    DriftDetector,
+    DriftError,
+    DriftMonitor,
+    DriftResult,
+    load_drift_detector,
+)
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
@@ -147,7 +153,7 @@ class DriftService:
             raise BadEventError(
                 f"ce-type {kind!r} is not scored: send {REQUEST_TYPE} or {RESPONSE_TYPE}"
             )
-        # ce-modelversion, or ce-modelid "<name>:<version>" (trending.payload_log), or the default.
+        # ce-modelversion, or ce-modelid "<name>:<version>" (trending.monitoring.payload_log), or the default.
         model_id = str(event.get("modelid") or "")
         version = (
             event.get("modelversion")
@@ -242,7 +248,7 @@ def bundle_loader(bundle_dir: Path) -> Callable[[str, str], DriftDetector]:
 
 def registry_loader(registry_uri: str, cache_dir: Path) -> Callable[[str, str], DriftDetector]:
     """Each version's own detector, downloaded from the registry on first use."""
-    from trending.bundle import MANIFEST_NAME, BundleError, verify_bundle
+    from trending.modelling.bundle import MANIFEST_NAME, BundleError, verify_bundle
     from trending.registry import Registry, RegistryError
 
     def load(model: str, version: str) -> DriftDetector:

@@ -16,7 +16,7 @@ from serving.predictor.server import (
     payload_logger,
     start_model_server,
 )
-from trending.metrics import ServingMetrics
+from trending.monitoring.metrics import ServingMetrics
 
 log = logging.getLogger("kserve.trending")
 

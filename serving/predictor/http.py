@@ -19,8 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from timing_asgi import TimingMiddleware
 
-from trending.inference import InvalidRequestError, check_payload_size, decode_json_body
-from trending.metrics import ServingMetrics
+from trending.modelling.inference import InvalidRequestError, check_payload_size, decode_json_body
+from trending.monitoring.metrics import ServingMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -14,11 +14,12 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import deserialize_bytes_tensor
 
 from serving.predictor.http import note_error
-from trending.batching import MicroBatcher
-from trending.bundle import MANIFEST_NAME, sha256_file
-from trending.evaluation import apply_thresholds
-from trending.features import model_input_text
-from trending.inference import (
+from trending.features.featurize import model_input_text
+from trending.modelling.batching import MicroBatcher
+from trending.modelling.bundle import MANIFEST_NAME, sha256_file
+from trending.modelling.evaluation import apply_thresholds
+from trending.modelling.families import GenrePredictor
+from trending.modelling.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
     TitleInput,
@@ -26,9 +27,8 @@ from trending.inference import (
     parse_v2_input,
     prediction_rows,
 )
-from trending.metrics import ServingMetrics
-from trending.models import GenrePredictor
-from trending.payload_log import PayloadLogger
+from trending.monitoring.metrics import ServingMetrics
+from trending.monitoring.payload_log import PayloadLogger
 
 log = logging.getLogger("kserve.trending")
 # Families whose model call is expensive enough that concurrent requests should share it.
@@ -100,7 +100,7 @@ class GenreClassifierModel(Model):
             bundle_dir = registry.download(version, self.cache_dir / self.name / str(version))
             self.version = self.version or str(version)
         elif self.storage_uri is not None:
-            from trending.bundle import local_bundle
+            from trending.modelling.bundle import local_bundle
 
             bundle_dir = local_bundle(self.storage_uri, self.cache_dir)
         assert bundle_dir is not None

@@ -16,9 +16,9 @@ from kserve.utils.utils import strtobool
 
 from serving.flags import parse_checked
 from serving.predictor import http
-from trending.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
-from trending.metrics import ServingMetrics
-from trending.payload_log import PayloadLogger, PayloadLogTarget, check_sink_url
+from trending.modelling.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+from trending.monitoring.metrics import ServingMetrics
+from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget, check_sink_url
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """The router: splits traffic between stable and canary, mirrors copies to a shadow, counts all.
 
-The split comes from a JSON file (``trending.canary.TrafficSplit``) that the canary controller and
+The split comes from a JSON file (``trending.rollout.canary.TrafficSplit``) that the canary controller and
 the CLI rewrite atomically; the router re-reads it when its modification time changes. Every
 answer is counted under the version that produced it, with the metric names the predictor uses,
 so Prometheus can compare stable with canary (see docs/canary.md).
@@ -29,8 +29,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from trending.canary import TrafficSplit, Upstream, read_split
-from trending.shadow import ShadowComparisonError, compare_predictions, jaccard
+from trending.rollout.canary import TrafficSplit, Upstream, read_split
+from trending.rollout.shadow import ShadowComparisonError, compare_predictions, jaccard
 
 log = logging.getLogger("trending.router")
 _SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))

@@ -1,6 +1,6 @@
 """``python -m serving.signals``: Prometheus exporter of the registry's and the data's freshness.
 
-Gauges, computed on each scrape from ``trending.signals``: ``trending_model_age_seconds{model,
+Gauges, computed on each scrape from ``trending.monitoring.signals``: ``trending_model_age_seconds{model,
 alias}``, ``trending_data_age_seconds``, ``trending_new_rows_since_training{model}``.
 """
 
@@ -18,9 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from trending.data.snapshots import SnapshotStore
+from trending.monitoring.signals import data_age, model_ages, new_rows_since_training
 from trending.registry import Registry
-from trending.signals import data_age, model_ages, new_rows_since_training
-from trending.snapshots import SnapshotStore
 
 log = logging.getLogger("serving.signals")
 
@@ -80,8 +80,8 @@ def create_app(collector: FreshnessCollector) -> FastAPI:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the exporter until stopped."""
-    from trending.ingest import data_store_uri
-    from trending.objectstore import open_store
+    from trending.data.ingest import data_store_uri
+    from trending.registry.objectstore import open_store
     from trending.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m serving.signals", description=__doc__)

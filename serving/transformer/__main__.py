@@ -18,8 +18,8 @@ from serving.predictor.server import (
     start_model_server,
 )
 from serving.transformer.model import FeastTransformer, PredictorUnavailableError
-from trending.feature_store import TitleFeatureStore
-from trending.metrics import ServingMetrics
+from trending.features.store import TitleFeatureStore
+from trending.monitoring.metrics import ServingMetrics
 from trending.settings import Settings
 
 log = logging.getLogger("kserve.trending")

@@ -10,7 +10,7 @@ import httpx
 from kserve import InferRequest, Model
 
 from serving.predictor.http import note_error
-from trending.inference import (
+from trending.modelling.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
     UnknownTitleError,

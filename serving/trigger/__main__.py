@@ -17,7 +17,7 @@ import uvicorn
 
 from serving.flags import parse_checked
 from serving.trigger.app import TriggerService, create_app
-from trending.retrain import (
+from trending.rollout.retrain import (
     KfpApiLauncher,
     LocalCommandLauncher,
     RetrainCoordinator,
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--command",
         default=_env("TRENDING_TRIGGER_COMMAND"),
         help="local launcher: command before --reason/--window (shell words); default: "
-        "<python> -m trending.cli pipeline run continuous-training",
+        "<python> -m cli pipeline run continuous-training",
     )
     p.add_argument("--log-dir", type=Path, default=_env("TRENDING_TRIGGER_LOG_DIR"))
     p.add_argument("--kfp-host", default=_env("TRENDING_KFP_HOST"))
@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     periodic = None
     if args.max_model_age_hours > 0 or args.min_new_rows > 0:
-        from trending.ingest import data_store_uri
-        from trending.objectstore import open_store
-        from trending.snapshots import SnapshotStore
+        from trending.data.ingest import data_store_uri
+        from trending.data.snapshots import SnapshotStore
+        from trending.registry.objectstore import open_store
 
         snapshots = SnapshotStore(open_store(args.data_uri or data_store_uri(settings)))
         max_age = timedelta(hours=args.max_model_age_hours) if args.max_model_age_hours else None

@@ -4,7 +4,7 @@ POST /alerts needs ``Authorization: Bearer <token>`` (Alertmanager's
 ``http_config.authorization.credentials_file``). Firing alerts labelled ``action="retrain"`` must
 carry ``model`` and ``reason`` (drift|schedule|data_volume|performance), optionally ``window``
 (fixed|growing|drift_selected). De-duplication and rate limiting live in
-``trending.retrain.RetrainCoordinator``.
+``trending.rollout.retrain.RetrainCoordinator``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from trending.retrain import (
+from trending.rollout.retrain import (
     REASONS,
     WINDOWS,
     RetrainCoordinator,

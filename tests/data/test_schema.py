@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from trending.data.schema import validate_titles
+from trending.data.synthetic import generate_titles
 from trending.genres import GenreVocabulary
-from trending.schema import validate_titles
-from trending.synthetic import generate_titles
 
 
 def test_clean_batch_is_accepted_whole():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from trending.objectstore import LocalObjectStore
-from trending.schema import validate_titles
-from trending.snapshots import SnapshotStore, snapshot_id
-from trending.synthetic import generate_titles
+from trending.data.schema import validate_titles
+from trending.data.snapshots import SnapshotStore, snapshot_id
+from trending.data.synthetic import generate_titles
+from trending.registry.objectstore import LocalObjectStore
 
 
 def test_same_rows_same_id_in_any_order():

@@ -10,14 +10,19 @@ import pytest
 from fixtures.bundles import make_bundle
 from typer.testing import CliRunner
 
-from trending.cli import app
-from trending.ingest import RejectRateExceededError, ingest_frame, ingest_source, snapshot_store
-from trending.lineage import data_lineage
+from cli import app
+from trending.data.ingest import (
+    RejectRateExceededError,
+    ingest_frame,
+    ingest_source,
+    snapshot_store,
+)
+from trending.data.lineage import data_lineage
+from trending.data.schema import distribution_warnings, validate_titles
+from trending.data.sources import ColumnMapping, FileSource, map_genres
+from trending.data.sources.files import DEFAULT_EVENT_TIME
+from trending.data.synthetic import DriftKnobs, generate_titles
 from trending.registry import Registry
-from trending.schema import distribution_warnings, validate_titles
-from trending.sources import ColumnMapping, FileSource, map_genres
-from trending.sources.files import DEFAULT_EVENT_TIME
-from trending.synthetic import DriftKnobs, generate_titles
 
 PLOTS = [
     "A retired hitman is pulled back into the underworld when gangsters kill the dog his late "

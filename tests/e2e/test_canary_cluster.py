@@ -26,7 +26,7 @@ def test_canary_steps_and_rolls_back_on_kserve():
     _cluster()
     from serving.canary.actuators import KServeActuator
     from serving.canary.kube import KubeInferenceServiceApi
-    from trending.deploy import DeploySpec, canary_state, render_inference_service
+    from trending.rollout.deploy import DeploySpec, canary_state, render_inference_service
 
     namespace = os.environ.get("TRENDING_NAMESPACE", "default")
     registry_uri = os.environ.get("TRENDING_REGISTRY_URI")

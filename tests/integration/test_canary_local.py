@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import pytest
 
+from cli.local_canary import TrafficGenerator, local_canary_stack, prometheus_binary
 from serving.canary.actuators import LocalSplitActuator
 from serving.canary.controller import ControllerMetrics, run_canary
-from serving.canary.local import TrafficGenerator, local_canary_stack, prometheus_binary
-from trending.canary import CanaryPolicy, read_split
+from trending.data.synthetic import generate_titles
 from trending.genres import GenreVocabulary
-from trending.prom import PrometheusClient
+from trending.modelling.training import split_labelled, train_bundle
+from trending.monitoring.prom import PrometheusClient
 from trending.registry import Registry
-from trending.synthetic import generate_titles
-from trending.training import split_labelled, train_bundle
+from trending.rollout.canary import CanaryPolicy, read_split
 
 pytestmark = [
     pytest.mark.integration,

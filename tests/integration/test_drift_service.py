@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.drift.app import DriftService, create_app
-from trending.drift import DriftMonitor, fit_drift_detector, load_drift_detector
-from trending.features import texts_of
+from trending.data.synthetic import generate_titles
+from trending.features.featurize import texts_of
 from trending.genres import DEFAULT_GENRES
-from trending.synthetic import generate_titles
+from trending.monitoring.drift import DriftMonitor, fit_drift_detector, load_drift_detector
 
 pytestmark = pytest.mark.integration
 REQUEST = "org.kubeflow.serving.inference.request"
@@ -109,7 +109,7 @@ def test_registry_loader_reuses_a_bundle_it_already_downloaded(trained_bundle, t
     import shutil
 
     from serving.drift.app import registry_loader
-    from trending.drift import add_drift_detector
+    from trending.monitoring.drift import add_drift_detector
     from trending.registry import Registry
 
     bundle = tmp_path / "bundle"

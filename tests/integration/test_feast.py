@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from trending.features import FEATURE_COLUMNS, texts_of
-from trending.ingest import feature_store, ingest_frame, publish_features
-from trending.synthetic import generate_titles
+from trending.data.ingest import feature_store, ingest_frame, publish_features
+from trending.data.synthetic import generate_titles
+from trending.features.featurize import FEATURE_COLUMNS, texts_of
 
 pytestmark = pytest.mark.integration
 

@@ -93,7 +93,7 @@ def load_model(bundle, **options):
     from prometheus_client import CollectorRegistry
 
     from serving.predictor.model import GenreClassifierModel
-    from trending.metrics import ServingMetrics
+    from trending.monitoring.metrics import ServingMetrics
 
     model = GenreClassifierModel(MODEL, bundle_dir=bundle, max_instances=8, **options)
     model.load()
@@ -315,8 +315,8 @@ def grpc_target(trained_bundle):
     from kserve.protocol.grpc.server import GRPCServer
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
-    from trending.payload_log import PayloadLogger, PayloadLogTarget
-    from trending.processes import free_port
+    from cli.processes import free_port
+    from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget
 
     model, repository, registry = load_model(
         trained_bundle, max_batch_size=4, max_batch_wait_ms=1.0

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from trending.processes import free_port, running_service
+from cli.processes import free_port, running_service
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"

@@ -16,18 +16,18 @@ import httpx
 import numpy as np
 import pytest
 
-from trending.drift import fit_drift_detector, skew_feature_values
-from trending.features import texts_of
-from trending.genres import DEFAULT_GENRES
-from trending.local_monitoring import (
+from cli.local_monitoring import (
     MonitoringBinariesMissingError,
     find_monitoring_binaries,
     running_monitoring,
     write_local_monitoring_configs,
 )
-from trending.processes import free_port, running_service, wait_until
+from cli.processes import free_port, running_service, wait_until
+from trending.data.synthetic import DriftKnobs, generate_titles
+from trending.features.featurize import texts_of
+from trending.genres import DEFAULT_GENRES
+from trending.monitoring.drift import fit_drift_detector, skew_feature_values
 from trending.registry import Registry
-from trending.synthetic import DriftKnobs, generate_titles
 
 pytestmark = pytest.mark.integration
 

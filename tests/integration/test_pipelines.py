@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cli.pipeline import pipeline_arguments
 from pipelines.run import run_local
-from trending.bundle import verify_bundle
-from trending.cli.pipeline import pipeline_arguments
-from trending.ingest import ingest_frame
+from trending.data.ingest import ingest_frame
+from trending.data.synthetic import DriftKnobs, generate_titles
+from trending.modelling.bundle import verify_bundle
+from trending.modelling.runs import RunLog
 from trending.registry import Registry
-from trending.runs import RunLog
-from trending.synthetic import DriftKnobs, generate_titles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fixtures.metrics import sample, scrape
 
-from trending.processes import free_port, running_service
+from cli.processes import free_port, running_service
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"

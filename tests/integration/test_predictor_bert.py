@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from fixtures.metrics import sample, scrape
 
-from trending.models import GenrePredictor
-from trending.processes import free_port, running_service
-from trending.training import train_bundle
+from cli.processes import free_port, running_service
+from trending.modelling.families import GenrePredictor
+from trending.modelling.training import train_bundle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MODEL = "genre-bert"

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from trending.bundle import verify_bundle
-from trending.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
+from trending.modelling.bundle import verify_bundle
 from trending.registry import (
     AliasConflictError,
     IncompleteVersionError,
     Registry,
     VersionNotFoundError,
 )
+from trending.registry.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures import s3

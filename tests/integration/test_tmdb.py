@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from fakes.tmdb_server import API_KEY, FakeTmdb, Fault
 
-from trending.ingest import ingest_source, snapshot_store
-from trending.sources.tmdb import (
+from trending.data.ingest import ingest_source, snapshot_store
+from trending.data.sources.tmdb import (
     TmdbAuthError,
     TmdbClient,
     TmdbError,

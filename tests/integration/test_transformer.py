@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trending.ingest import ingest_frame, publish_features
-from trending.processes import free_port, running_service
-from trending.synthetic import generate_titles
+from cli.processes import free_port, running_service
+from trending.data.ingest import ingest_frame, publish_features
+from trending.data.synthetic import generate_titles
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"

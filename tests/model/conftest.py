@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trending.evaluation import EvaluationReport
-from trending.training import evaluate_candidate, split_labelled, train_candidates
+from trending.modelling.evaluation import EvaluationReport
+from trending.modelling.training import evaluate_candidate, split_labelled, train_candidates
 
 # Small and quick; enough signal on synthetic data.
 # tests/conftest.py FAST_XGBOOST plus switches that shrink the stacked model further.

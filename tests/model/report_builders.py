@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trending.evaluation import EvaluationReport, RobustnessCheck, RobustnessReport, build_report
+from trending.modelling.evaluation import (
+    EvaluationReport,
+    RobustnessCheck,
+    RobustnessReport,
+    build_report,
+)
 
 
 def make_report(

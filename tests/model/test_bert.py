@@ -10,13 +10,13 @@ import os
 import numpy as np
 import pytest
 
-from trending.bundle import read_manifest
 from trending.genres import GenreVocabulary
-from trending.models import GenrePredictor
-from trending.models.base import model_family
-from trending.models.bert import length_grouped_batches
-from trending.models.tfidf import OneVsRestLogistic
-from trending.training import train_bundle
+from trending.modelling.bundle import read_manifest
+from trending.modelling.families import GenrePredictor
+from trending.modelling.families.base import model_family
+from trending.modelling.families.bert import length_grouped_batches
+from trending.modelling.families.tfidf import OneVsRestLogistic
+from trending.modelling.training import train_bundle
 
 TINY_BERT = {"max_length": 32, "epochs": 2, "batch_size": 16, "max_steps": 4, "threads": 2}
 

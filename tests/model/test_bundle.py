@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from trending.bundle import BundleError, read_manifest, verify_bundle
-from trending.models import GenrePredictor
+from trending.modelling.bundle import BundleError, read_manifest, verify_bundle
+from trending.modelling.families import GenrePredictor
 
 
 def test_manifest_records_what_serving_and_audit_need(trained_bundle):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import TEST_XGBOOST
 
-from trending.evaluation import EvaluationReport
-from trending.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
-from trending.models import GenrePredictor
-from trending.training import evaluate_candidate, train_bundle
+from trending.modelling.evaluation import EvaluationReport
+from trending.modelling.families import GenrePredictor
+from trending.modelling.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
+from trending.modelling.training import evaluate_candidate, train_bundle
 
 POLICY = GatePolicy(min_micro_f1=0.6, min_macro_f1=0.4, max_ece=0.2, min_robustness_pass_rate=0.5)
 

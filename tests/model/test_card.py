@@ -7,10 +7,10 @@ import json
 
 from report_builders import make_report
 
-from trending.bundle import read_manifest
-from trending.card import render_markdown, write_model_card
-from trending.evaluation import write_plots
-from trending.gate import GatePolicy, decide
+from trending.modelling.bundle import read_manifest
+from trending.modelling.card import render_markdown, write_model_card
+from trending.modelling.evaluation import write_plots
+from trending.modelling.gate import GatePolicy, decide
 
 
 def test_card_contents(trained_bundle, tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from trending.evaluation import (
+from trending.modelling.evaluation import (
     THRESHOLD_GRID,
     EvaluationReport,
     apply_thresholds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from report_builders import make_report
 
-from trending.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
+from trending.modelling.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
 
 POLICY = GatePolicy(
     min_micro_f1=0.6, min_macro_f1=0.5, min_slice_micro_f1=0.5, min_slice_support=30

@@ -9,8 +9,8 @@ import sys
 def test_xgboost_linear_prior_and_predictor_do_not_import_torch():
     code = (
         "import sys\n"
-        "import trending.models.predictor, trending.models.xgboost\n"
-        "import trending.models.linear, trending.models.prior, trending.training\n"
+        "import trending.modelling.families.predictor, trending.modelling.families.xgboost\n"
+        "import trending.modelling.families.linear, trending.modelling.families.prior, trending.modelling.training\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trending.robustness import add_typos, name_variants, run_robustness
+from trending.modelling.robustness import add_typos, name_variants, run_robustness
 
 GENRES = ["Comedy", "Horror", "Romance"]
 KEYWORDS = {"Comedy": ("funny", "prank"), "Horror": ("haunted", "demon"), "Romance": ("love",)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from trending.cli.runs import app
-from trending.objectstore import LocalObjectStore
-from trending.runs import RunLog, RunNotFoundError, RunRecord
+from cli.runs import app
+from trending.modelling.runs import RunLog, RunNotFoundError, RunRecord
+from trending.registry.objectstore import LocalObjectStore
 
 
 def record(run_id: str, micro: float) -> RunRecord:

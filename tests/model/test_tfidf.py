@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import scipy.sparse as sp
 
-from trending.models.tfidf import TextTfidf
+from trending.modelling.families.tfidf import TextTfidf
 
 ODD_TEXTS = [
     "",

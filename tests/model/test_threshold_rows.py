@@ -6,8 +6,8 @@ import numpy as np
 from conftest import TEST_XGBOOST
 
 from trending.genres import GenreVocabulary
-from trending.models.base import model_family
-from trending.training import cross_fitted_scores, train_bundle
+from trending.modelling.families.base import model_family
+from trending.modelling.training import cross_fitted_scores, train_bundle
 
 
 class Memorizer:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from xgboost import XGBClassifier
 
-from trending.models.base import load_model
-from trending.models.trees import TreeWalker
+from trending.modelling.families.base import load_model
+from trending.modelling.families.trees import TreeWalker
 
 
 def _multilabel_data(rows: int = 400, features: int = 12, targets: int = 4, seed: int = 3):

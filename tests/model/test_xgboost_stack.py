@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from trending.models.base import load_model
+from trending.modelling.families.base import load_model
 
 
 def test_dense_stack_scores_equal_the_sparse_stack(trained_bundle, titles):

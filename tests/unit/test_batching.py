@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from trending.batching import MicroBatcher
+from trending.modelling.batching import MicroBatcher
 
 
 def run(coro):

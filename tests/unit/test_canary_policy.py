@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trending.canary import (
+from trending.rollout.canary import (
     CanaryPolicy,
     CanaryPolicyError,
     MetricsSnapshot,
@@ -15,7 +15,7 @@ from trending.canary import (
     load_policy,
     next_step,
 )
-from trending.shadow import compare_predictions
+from trending.rollout.shadow import compare_predictions
 
 GENRES = {"Comedy": 40, "Drama": 35, "Horror": 25}
 POLICY = CanaryPolicy(min_requests=50, min_genre_predictions=20)

@@ -6,7 +6,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from trending.cli import app
+from cli import app
 
 runner = CliRunner()
 

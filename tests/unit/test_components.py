@@ -24,12 +24,12 @@ from components.snapshot import snapshot
 from components.split_dataset import split_dataset
 from components.train_model import train_model
 from components.validate import validate
-from trending.bundle import verify_bundle
-from trending.ingest import ingest_frame
+from trending.data.ingest import ingest_frame
+from trending.data.synthetic import generate_titles
+from trending.modelling.bundle import verify_bundle
+from trending.modelling.runs import RunLog
 from trending.registry import Registry
-from trending.runs import RunLog
 from trending.settings import Settings
-from trending.synthetic import generate_titles
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {

@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from serving.canary.actuators import KServeActuator
-from trending.deploy import (
+from trending.rollout.deploy import (
     CanaryFieldIgnoredError,
     DeployError,
     DeploySpec,

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trending.bundle import read_manifest, verify_bundle
-from trending.drift import (
+from trending.data.synthetic import DriftKnobs, generate_titles
+from trending.features.featurize import texts_of
+from trending.genres import DEFAULT_GENRES
+from trending.modelling.bundle import read_manifest, verify_bundle
+from trending.monitoring.drift import (
     DriftError,
     DriftMonitor,
     DriftWindow,
@@ -18,9 +21,6 @@ from trending.drift import (
     load_drift_detector,
     skew_feature_values,
 )
-from trending.features import texts_of
-from trending.genres import DEFAULT_GENRES
-from trending.synthetic import DriftKnobs, generate_titles
 
 GENRES = list(DEFAULT_GENRES)
 DRIFT = DriftKnobs(vocabulary_shift=0.5, genre_prior_shift=1.0, text_length_scale=1.5)

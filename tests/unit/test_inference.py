@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trending.inference import (
+from trending.modelling.inference import (
     InvalidJSONError,
     InvalidRequestError,
     PayloadTooLargeError,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trending.bundle import BundleError, local_bundle, read_manifest
-from trending.objectstore import S3ObjectStore
+from trending.modelling.bundle import BundleError, local_bundle, read_manifest
+from trending.registry.objectstore import S3ObjectStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures import s3

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trending.local_monitoring import (
+from cli.local_monitoring import (
     MonitoringBinariesMissingError,
     find_monitoring_binaries,
     monitoring_commands,

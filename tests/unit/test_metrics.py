@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.registry import DuplicateTimeseries
 
-from trending.metrics import SCORE_BUCKETS, GenreScoreHistogram, ServingMetrics
+from trending.monitoring.metrics import SCORE_BUCKETS, GenreScoreHistogram, ServingMetrics
 
 GENRES = ["Action", "Comedy", "Drama"]
 

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from trending.objectstore import open_store
-from trending.payload_log import PayloadLogger, PayloadLogTarget, encode_header_value
+from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget, encode_header_value
+from trending.registry.objectstore import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures import s3

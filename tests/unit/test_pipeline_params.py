@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 import pipelines.run
-from trending.cli import app
+from cli import app
 from trending.settings import Settings
 
 runner = CliRunner()

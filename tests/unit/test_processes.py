@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from trending.processes import wait_until
+from cli.processes import wait_until
 
 
 def test_wait_until_returns_the_first_truthy_value() -> None:

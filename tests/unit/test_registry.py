@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from trending.bundle import verify_bundle
-from trending.objectstore import (
-    LocalObjectStore,
-    ObjectNotFoundError,
-    ObjectStore,
-    PreconditionFailedError,
-    S3ObjectStore,
-)
+from trending.modelling.bundle import verify_bundle
 from trending.registry import (
     AliasNotFoundError,
     EventKindError,
@@ -26,6 +19,13 @@ from trending.registry import (
     RollbackUnavailableError,
     VersionNotFoundError,
     fetch_bundle,
+)
+from trending.registry.objectstore import (
+    LocalObjectStore,
+    ObjectNotFoundError,
+    ObjectStore,
+    PreconditionFailedError,
+    S3ObjectStore,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -354,7 +354,7 @@ def test_fetch_bundle_from_file_and_s3_roots(
 def test_cli_drives_the_registry_and_fails_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trending.cli.registry import app
+    from cli.registry import app
 
     uri = (tmp_path / "reg").as_uri()
     monkeypatch.setenv("TRENDING_REGISTRY_URI", uri)

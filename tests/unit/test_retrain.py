@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from serving.trigger.app import TriggerService, create_app
 from trending.registry import Registry
-from trending.retrain import (
+from trending.rollout.retrain import (
     KfpApiLauncher,
     LocalCommandLauncher,
     RetrainCoordinator,
@@ -120,7 +120,7 @@ def test_default_command_is_the_continuous_training_cli() -> None:
     assert command == [
         sys.executable,
         "-m",
-        "trending.cli",
+        "cli",
         "pipeline",
         "run",
         "continuous-training",

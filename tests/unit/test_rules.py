@@ -50,7 +50,7 @@ def test_every_alert_has_a_promtool_test_that_expects_it_to_fire() -> None:
 
 
 def test_retrain_alerts_carry_the_trigger_label_contract() -> None:
-    from trending.retrain import REASONS
+    from trending.rollout.retrain import REASONS
 
     rules = yaml.safe_load((MONITORING / "rules" / "trending.rules.yml").read_text())
     retrain = [

@@ -1,4 +1,4 @@
-"""trending.story: the timeline from a real registry's event log and the HTML report."""
+"""cli.story: the timeline from a real registry's event log and the HTML report."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trending.registry import Registry
-from trending.runs import RunRecord
-from trending.story import (
+from cli.story import (
     DriftSample,
     below_default_policy,
     find_gate_decision,
@@ -19,8 +17,10 @@ from trending.story import (
     timeline,
     write_report,
 )
-from trending.synthetic import generate_titles
-from trending.training import train_bundle
+from trending.data.synthetic import generate_titles
+from trending.modelling.runs import RunRecord
+from trending.modelling.training import train_bundle
+from trending.registry import Registry
 
 MODEL = "genre-classifier"
 

@@ -1,0 +1,243 @@
+"""``trending deploy``, ``trending canary status|promote|rollback``, ``trending shadow start|stop``.
+
+Adapters (kubernetes client, the local stack) are imported inside command bodies, so importing
+this module pulls in no serving code (docs/adr/0002-import-direction.md). The lead wires
+``deploy``, ``canary_app`` and ``shadow_app`` into the main CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import console, failures_as_messages, load_settings
+from trending.registry import Registry, RegistryError
+from trending.rollout.canary import (
+    CanaryPolicyError,
+    Upstream,
+    load_policy,
+    read_split,
+    write_split,
+)
+from trending.rollout.deploy import DeployError, DeploySpec, render_inference_service, to_yaml
+from trending.settings import Settings
+
+canary_app = typer.Typer(
+    help="Watch, promote or roll back the running canary.", no_args_is_help=True
+)
+shadow_app = typer.Typer(help="Mirror traffic to a candidate (answers compared, never returned).",
+                         no_args_is_help=True)  # fmt: skip
+ACTOR = "trending-cli"
+DEFAULT_SPLIT = Path(".trending/canary/split.json")
+_ERRORS = (RegistryError, DeployError, CanaryPolicyError, ValueError)
+
+
+def _registry(settings: Settings) -> Registry:
+    return Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
+
+
+def deploy(
+    version: Annotated[int, typer.Argument(help="Registry version to deploy.")],
+    canary: Annotated[
+        int | None, typer.Option(help="Deploy VERSION as a canary with this % of traffic.")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="serverless|knative|standard|rawdeployment (default: detect)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the YAML, apply nothing.")
+    ] = False,
+    gpu: Annotated[
+        bool | None, typer.Option("--gpu/--no-gpu", help="Default: GPU for bert, CPU for xgboost.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="InferenceService name.")] = "genre-classifier",
+    namespace: Annotated[str, typer.Option()] = "default",
+    image: Annotated[
+        str, typer.Option(help="Serving image.")
+    ] = "ghcr.io/trending-now/trending-serving:0.1.0",
+) -> None:
+    """Render the InferenceService for VERSION (stable, or canary of production) and apply it."""
+    settings = load_settings()
+    with failures_as_messages(*_ERRORS):
+        registry = _registry(settings)
+        record = registry.show(registry.resolve(version))
+        family = "bert" if (record.model_family or "").startswith("bert") else "xgboost"
+        api = None
+        if not dry_run:
+            from serving.canary.kube import KubeInferenceServiceApi
+
+            api = KubeInferenceServiceApi()
+            resolved = api.detect_mode(name, namespace, mode)
+        else:
+            from trending.rollout.deploy import normalise_mode
+
+            resolved = normalise_mode(mode) if mode else "standard"
+        stable = record.version
+        canary_version = None
+        if canary is not None:
+            stable = registry.resolve("production")
+            canary_version = record.version
+        spec = DeploySpec(
+            name=name, namespace=namespace, model_name=settings.model_name,
+            registry_uri=settings.resolved_registry_uri, image=image, family=family,
+            mode=resolved, stable_version=stable, canary_version=canary_version,
+            canary_percent=canary or 0, gpu=gpu,
+        )  # fmt: skip
+        isvc = render_inference_service(spec)
+        if dry_run:
+            typer.echo(to_yaml([isvc]))
+            return
+        if canary_version is not None and resolved == "knative" and not api.exists(name, namespace):
+            raise DeployError(
+                f"Knative canaries split traffic with the previous revision; deploy the stable "
+                f"version {stable} first (`trending deploy {stable}`), then the canary"
+            )
+        api.apply(isvc)
+        if canary_version is not None:
+            registry.set_canary(
+                canary_version, actor=ACTOR, reason=f"deployed with {canary}% traffic"
+            )
+        console.print(f"applied {name} ({resolved}): stable v{stable}"
+                      + (f", canary v{canary_version} at {canary}%" if canary_version else ""))  # fmt: skip
+
+
+@canary_app.command("status")
+def status(split_file: Annotated[Path, typer.Option(help="Local router split file.")] = DEFAULT_SPLIT,
+           last: Annotated[int, typer.Option(help="Decisions to show.")] = 5) -> None:  # fmt: skip
+    """Aliases, the local split (if any) and the latest canary decisions with their evidence."""
+    settings = load_settings()
+    with failures_as_messages(*_ERRORS):
+        registry = _registry(settings)
+        aliases = registry.aliases()
+        for alias in ("production", "canary"):
+            record = aliases.get(alias)
+            console.print(f"{alias}: {record.version if record else '-'}")
+        if split_file.is_file():
+            split = read_split(split_file)
+            console.print(f"router: stable v{split.stable.version}, canary "
+                          f"{f'v{split.canary.version}' if split.canary else '-'} at "
+                          f"{split.canary_percent}%, shadow "
+                          f"{f'v{split.shadow.version}' if split.shadow else '-'}")  # fmt: skip
+        decisions = [e for e in registry.events() if e.kind == "canary_decision"][-last:]
+        for event in decisions:
+            checks = ", ".join(
+                f"{c['name']}={c['status']}" for c in event.details.get("checks", [])
+            )
+            console.print(f"{event.at:%H:%M:%S} v{event.version} {event.details.get('action')} "
+                          f"at {event.details.get('traffic_percent')}%: {checks}")  # fmt: skip
+
+
+@canary_app.command("promote")
+def promote(reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual promotion",
+            split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+    """Promote the canary now: production alias moves to it, the router (if local) sends it all traffic."""
+    settings = load_settings()
+    with failures_as_messages(*_ERRORS):
+        registry = _registry(settings)
+        version = registry.resolve("canary")
+        if split_file.is_file():
+            from serving.canary.actuators import LocalSplitActuator
+
+            LocalSplitActuator(split_file).promote()
+        registry.promote(version, actor=ACTOR, reason=reason)
+        registry.clear_canary(actor=ACTOR, reason=f"version {version} promoted: {reason}")
+        console.print(f"version {version} is production")
+
+
+@canary_app.command("rollback")
+def rollback(reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual rollback",
+             split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+    """Stop the canary now: all traffic back to stable, canary alias cleared."""
+    settings = load_settings()
+    with failures_as_messages(*_ERRORS):
+        registry = _registry(settings)
+        if split_file.is_file():
+            from serving.canary.actuators import LocalSplitActuator
+
+            LocalSplitActuator(split_file).rollback()
+        registry.clear_canary(actor=ACTOR, reason=reason)
+        console.print(f"canary stopped; production stays {registry.resolve('production')}")
+
+
+@shadow_app.command("start")
+def shadow_start(version: Annotated[int, typer.Argument(help="Candidate version.")],
+                 url: Annotated[str, typer.Option(help="Model server serving VERSION.")],
+                 percent: Annotated[int, typer.Option(help="Share of requests mirrored.")] = 100,
+                 split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+    """Mirror PERCENT % of the router's stable traffic to VERSION (compared, never returned)."""
+    with failures_as_messages(*_ERRORS):
+        split = read_split(split_file)
+        write_split(split_file, split.model_copy(update={
+            "shadow": Upstream(version=version, url=url), "shadow_percent": percent}))  # fmt: skip
+        console.print(f"shadowing {percent}% of traffic to v{version}")
+
+
+@shadow_app.command("stop")
+def shadow_stop(split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:
+    """Stop mirroring."""
+    with failures_as_messages(*_ERRORS):
+        split = read_split(split_file)
+        write_split(split_file, split.model_copy(update={"shadow": None}))
+        console.print("shadow stopped")
+
+
+def run_local_canary(
+    settings: Settings,
+    *,
+    canary_version: int,
+    stable_version: int | None = None,
+    policy_path: Path | None = None,
+    policy_overrides: dict[str, Any] | None = None,
+    workdir: Path | None = None,
+    rate_per_second: float = 20.0,
+    shadow_percent: int = 50,
+    canary_max_instances: int | None = None,
+) -> Any:
+    """Run a whole local canary for the demo: servers, router, Prometheus, traffic, controller.
+
+    Args:
+        settings: Platform settings (registry, model name, home).
+        canary_version: The candidate.
+        stable_version: Defaults to the production alias.
+        policy_path: Canary policy YAML (defaults when None).
+        policy_overrides: Keys replacing the policy's (e.g. short windows for a demo).
+        workdir: Logs and Prometheus data (default ``<home>/canary``).
+        rate_per_second: Synthetic request rate.
+        shadow_percent: Share of stable requests mirrored to the canary for agreement evidence.
+        canary_max_instances: Inject a fault (0 = the canary rejects every request).
+
+    Returns:
+        ``serving.canary.controller.CanaryOutcome`` (result "promoted" or "rolled_back").
+    """
+    from cli.local_canary import TrafficGenerator, local_canary_stack
+    from serving.canary.actuators import LocalSplitActuator
+    from serving.canary.controller import run_canary
+    from trending.data.synthetic import generate_titles
+    from trending.monitoring.prom import PrometheusClient
+
+    policy = load_policy(policy_path)
+    if policy_overrides:
+        policy = policy.model_validate({**policy.model_dump(), **policy_overrides})
+    registry = _registry(settings)
+    stable = stable_version if stable_version is not None else registry.resolve("production")
+    registry.set_canary(canary_version, actor=ACTOR, reason="local canary")
+    workdir = workdir or settings.home / "canary"
+    titles = generate_titles(200, seed=settings.seed + 1)
+    records = [{"title_id": r.title_id, "plot": r.plot, "reviews": list(r.reviews),
+                "genres": list(r.genres)} for r in titles.itertuples()]  # fmt: skip
+    caps = {canary_version: canary_max_instances} if canary_max_instances is not None else None
+    with local_canary_stack(model=settings.model_name, registry_uri=settings.resolved_registry_uri,
+                            versions=[stable, canary_version], workdir=workdir,
+                            max_instances=caps) as stack:  # fmt: skip
+        stack.route(stable, canary_version, shadow_percent=shadow_percent)
+        traffic = TrafficGenerator(stack.router_url, settings.model_name, records,
+                                   rate_per_second=rate_per_second, send_feedback=True).start()  # fmt: skip
+        try:
+            return run_canary(registry=registry, actuator=LocalSplitActuator(stack.split_file),
+                              prometheus=PrometheusClient(stack.prometheus_url), policy=policy,
+                              stable_version=stable, canary_version=canary_version)  # fmt: skip
+        finally:
+            traffic.stop()

@@ -1,0 +1,182 @@
+"""``trending pipeline``: compile pipelines and run them locally with kfp.local."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.common import console, failures_as_messages, load_settings
+from trending.data.ingest import data_store_uri
+from trending.data.snapshots import SnapshotStore
+from trending.registry.objectstore import open_store
+from trending.settings import Settings
+
+app = typer.Typer(help="Compile, run and submit KFP pipelines.", no_args_is_help=True)
+
+
+def pipeline_arguments(
+    settings: Settings, name: str, *, snapshot_id: str | None = None, reason: str | None = None,
+    window: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Arguments of a pipeline in the local profile (training: newest snapshot by default)."""
+    arguments: dict[str, Any] = {
+        "data_uri": data_store_uri(settings),
+        "feature_repo": str(Path(settings.feature_repo).resolve()),
+        "feast_dir": str(settings.feature_store_dir.resolve()),
+        "registry_uri": settings.resolved_registry_uri,
+        "model_name": settings.model_name,
+        "seed": settings.seed,
+    }
+    if name == "training":
+        if not SnapshotStore(open_store(arguments["data_uri"])).list():
+            raise ValueError("no dataset snapshot yet: run `trending data ingest` first")
+        arguments["source"] = "snapshot"
+        arguments["source_params_json"] = json.dumps(
+            {"snapshot_id": snapshot_id} if snapshot_id else {}
+        )
+    if name == "continuous-training":
+        arguments.update({k: v for k, v in {"reason": reason, "window": window}.items() if v})
+    return arguments
+
+
+@app.command("compile")
+def compile_(
+    output_dir: Path = typer.Option(Path("build/pipelines"), help="Where the IR YAML files go."),
+) -> None:
+    """Compile every pipeline to KFP IR YAML with the configured component image."""
+    from pipelines.run import compile_all
+
+    settings = load_settings()
+    for path in compile_all(output_dir, settings.component_image):
+        console.print(f"compiled {path}")
+
+
+@app.command()
+def run(
+    name: str = typer.Argument("training", help="Pipeline to run: training | continuous-training."),
+    snapshot_id: str | None = typer.Option(
+        None, help="training: snapshot to train on (default: newest)."
+    ),
+    reason: str | None = typer.Option(
+        None, help="continuous-training: drift | schedule | data_volume | performance."
+    ),
+    window: str | None = typer.Option(
+        None, help="continuous-training: fixed | growing | drift_selected."
+    ),
+    param: list[str] = typer.Option([], help="Any pipeline parameter as key=value (repeatable)."),
+) -> None:
+    """Run a pipeline locally with kfp.local's SubprocessRunner (no cluster needed)."""
+    from pipelines.run import PipelineFailedError, pipeline_named, run_local, typed_arguments
+
+    settings = load_settings()
+    log = settings.home.resolve() / "logs" / f"{name}.log"
+    with failures_as_messages(ValueError, PipelineFailedError):
+        pipeline_named(name)
+        arguments = pipeline_arguments(
+            settings, name, snapshot_id=snapshot_id, reason=reason, window=window
+        )
+        try:  # TRENDING_PIPELINE_PARAMS, then --param on top
+            arguments.update(typed_arguments(name, settings.pipeline_params))
+        except ValueError as exc:
+            raise ValueError(f"TRENDING_PIPELINE_PARAMS: {exc}") from None
+        arguments.update(typed_arguments(name, _overrides(param)))
+        output = run_local(name, arguments, settings.home.resolve() / "kfp", log)
+    console.print(f"pipeline {name} finished: {output} (step logs: {log})")
+
+
+def _overrides(params: list[str]) -> dict[str, Any]:
+    pairs = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        pairs[key] = value
+    return pairs
+
+
+def _cluster_client(host: str | None, namespace: str | None) -> Any:
+    from pipelines.run import kfp_client
+
+    settings = load_settings()
+    host = host or settings.kfp_host
+    if not host:
+        raise typer.BadParameter(
+            "no KFP host: pass --host or set TRENDING_KFP_HOST", param_hint="--host"
+        )
+    token = settings.kfp_token.get_secret_value() if settings.kfp_token else None
+    return kfp_client(host, token=token, namespace=namespace or settings.kfp_namespace)
+
+
+def _client_and_package(
+    name: str, host: str | None, namespace: str | None, build_dir: Path
+) -> tuple[Any, Path]:
+    """A checked KFP client and the freshly compiled pipeline ``name``."""
+    from pipelines.run import compile_pipeline
+
+    client = _cluster_client(host, namespace)
+    return client, compile_pipeline(name, build_dir, load_settings().component_image)
+
+
+@app.command()
+def submit(
+    name: str = typer.Argument(..., help="Pipeline to submit (see `trending pipeline compile`)."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    experiment: str = typer.Option("trending", help="KFP experiment name."),
+    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Compile a pipeline and start one run on a KFP cluster (token from TRENDING_KFP_TOKEN)."""
+    from pipelines.run import KfpUnreachableError
+    from pipelines.run import submit as submit_run
+
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client, package = _client_and_package(name, host, namespace, build_dir)
+        run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
+    console.print(f"submitted {name}: run {run_id}")
+
+
+@app.command()
+def upload(
+    version: str = typer.Option(..., help="Version label of this upload, e.g. the release tag."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Compile every pipeline and upload it to KFP as a new pipeline version."""
+    from pipelines.run import PIPELINES, KfpUnreachableError, compile_pipeline
+    from pipelines.run import upload as upload_pipeline
+
+    settings = load_settings()
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client = _cluster_client(host, namespace)
+        for name in PIPELINES:
+            package = compile_pipeline(name, build_dir, settings.component_image)
+            console.print(
+                f"uploaded {name}: version {upload_pipeline(client, name, package, version)}"
+            )
+
+
+@app.command()
+def schedule(
+    name: str = typer.Argument(..., help="Pipeline to run on a schedule."),
+    cron: str = typer.Option(..., help="KFP cron, six fields with seconds first: '0 0 3 * * *'."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    experiment: str = typer.Option("trending", help="KFP experiment name."),
+    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+) -> None:
+    """Create a recurring run of a pipeline on a KFP cluster."""
+    from pipelines.run import KfpUnreachableError
+    from pipelines.run import schedule as schedule_run
+
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        client, package = _client_and_package(name, host, namespace, build_dir)
+        job_id = schedule_run(
+            client, name, package, _overrides(param), cron=cron, experiment=experiment
+        )
+    console.print(f"scheduled {name} ({cron}): recurring run {job_id}")

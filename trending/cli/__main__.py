@@ -1,5 +1,0 @@
-"""``python -m trending.cli``: the same CLI as the ``trending`` command (used by the retrain trigger)."""
-
-from trending.cli import app
-
-app()

@@ -1,0 +1,1 @@
+"""Data: the Title record schema, sources, ingest with quarantine, snapshots, lineage, windows."""

@@ -1,0 +1,1 @@
+"""Features: the featurization training and serving share, and Feast access."""

@@ -1,0 +1,1 @@
+"""Modelling: model families, training, evaluation, robustness, gate, model card, runs, bundles."""

@@ -1,0 +1,357 @@
+"""The gate before registration, and the champion/challenger choice.
+
+``decide`` checks one candidate's ``EvaluationReport`` against a ``GatePolicy``: overall floors,
+floors on important slices, no regression against the production model beyond a tolerance, a
+calibration bound, a robustness pass rate, and beating the linear baseline. Every check becomes a
+``GateCheck`` with the observed and required values and a sentence a person can act on; the
+decision passes only when all checks pass. ``enforce`` raises ``GateFailedError`` so a pipeline
+stops before registration.
+
+``choose_champion`` picks among candidates evaluated on the same split (the rule is in its
+docstring and in docs/models.md) and keeps every loser's metrics in the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, Field
+
+from trending.modelling.evaluation import EvaluationReport
+
+
+class GatePolicy(BaseModel):
+    """Configurable bounds a candidate must meet to be registered."""
+
+    min_micro_f1: float = Field(0.5, ge=0, le=1)
+    min_macro_f1: float = Field(0.35, ge=0, le=1)
+    important_slices: list[str] = Field(
+        default_factory=lambda: ["kind=movie", "kind=tv"],
+        description="Slice names ('<dimension>=<value>') that get their own micro-F1 floor.",
+    )
+    min_slice_micro_f1: float = Field(0.4, ge=0, le=1)
+    min_slice_support: int = Field(
+        30, ge=1, description="Slices with fewer test rows are reported, not gated."
+    )
+    max_regression: float = Field(
+        0.02, ge=0, description="Allowed drop of micro- and macro-F1 below the production model."
+    )
+    max_ece: float = Field(0.1, ge=0, le=1, description="Expected calibration error bound.")
+    min_robustness_pass_rate: float = Field(
+        0.8, ge=0, le=1, description="Every robustness check must reach this pass rate."
+    )
+    must_beat_baseline: bool = True
+    baseline_margin: float = Field(
+        0.0,
+        ge=-0.05,
+        le=0.5,
+        description="Micro-F1 the candidate must add over the linear baseline; a negative "
+        "margin lets it trail the baseline by that much (demos on tiny synthetic data only).",
+    )
+
+
+class GateCheck(BaseModel):
+    """One gate condition: what was measured, what was required, and why it passed or failed."""
+
+    name: str
+    passed: bool
+    observed: float | None = None
+    required: float | None = None
+    message: str
+
+
+class GateDecision(BaseModel):
+    """The gate's verdict on one candidate, with every reason."""
+
+    model_family: str
+    passed: bool
+    checks: list[GateCheck]
+    policy: GatePolicy
+
+    @property
+    def failures(self) -> list[GateCheck]:
+        """The checks that failed."""
+        return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        """One line per failed check (or a pass line), for logs and exceptions."""
+        if self.passed:
+            return f"gate passed for {self.model_family}: {len(self.checks)} checks passed"
+        lines = [f"gate failed for {self.model_family}:"]
+        lines += [f"  - {c.name}: {c.message}" for c in self.failures]
+        return "\n".join(lines)
+
+
+class GateFailedError(RuntimeError):
+    """A candidate failed the gate; registration must not happen."""
+
+    def __init__(self, decision: GateDecision) -> None:
+        super().__init__(decision.summary())
+        self.decision = decision
+
+
+def _floor(name: str, observed: float, required: float, what: str) -> GateCheck:
+    ok = observed >= required
+    verdict = "meets" if ok else "is below"
+    return GateCheck(
+        name=name,
+        passed=ok,
+        observed=round(observed, 4),
+        required=required,
+        message=f"{what} {observed:.3f} {verdict} the floor {required:.3f}",
+    )
+
+
+def decide(
+    report: EvaluationReport,
+    *,
+    baseline: EvaluationReport | None,
+    production: EvaluationReport | None = None,
+    policy: GatePolicy | None = None,
+) -> GateDecision:
+    """Check a candidate against the policy.
+
+    Args:
+        report: The candidate's evaluation on the test split.
+        baseline: The linear baseline evaluated on the same split. Required when
+            ``policy.must_beat_baseline`` (a missing baseline then fails the gate).
+        production: The current production model evaluated on the same split; None when there
+            is no production model yet (the regression check then passes and says so).
+        policy: The bounds; ``GatePolicy()`` defaults when None.
+
+    Returns:
+        The decision with one check per condition.
+    """
+    policy = policy or GatePolicy()
+    overall = report.overall
+    checks = [
+        _floor("floor:micro_f1", overall["micro_f1"], policy.min_micro_f1, "micro-F1"),
+        _floor("floor:macro_f1", overall["macro_f1"], policy.min_macro_f1, "macro-F1"),
+    ]
+    for name in policy.important_slices:
+        piece = report.slice(name)
+        if piece is None or piece.support < policy.min_slice_support:
+            support = 0 if piece is None else piece.support
+            checks.append(
+                GateCheck(
+                    name=f"slice:{name}",
+                    passed=True,
+                    observed=None,
+                    required=policy.min_slice_micro_f1,
+                    message=f"not gated: the test split has {support} rows of slice {name} "
+                    f"(fewer than min_slice_support={policy.min_slice_support})",
+                )
+            )
+            continue
+        checks.append(
+            _floor(
+                f"slice:{name}",
+                piece.micro_f1,
+                policy.min_slice_micro_f1,
+                f"micro-F1 on slice {name} (n={piece.support})",
+            )
+        )
+
+    if production is None:
+        checks.append(
+            GateCheck(
+                name="regression:production",
+                passed=True,
+                message="no production model to compare against: first version",
+            )
+        )
+    else:
+        for metric in ("micro_f1", "macro_f1"):
+            ours, theirs = overall[metric], production.overall[metric]
+            ok = ours >= theirs - policy.max_regression
+            checks.append(
+                GateCheck(
+                    name=f"regression:{metric}",
+                    passed=ok,
+                    observed=round(ours - theirs, 4),
+                    required=-policy.max_regression,
+                    message=f"{metric} {ours:.3f} vs production {theirs:.3f} "
+                    f"({ours - theirs:+.3f}; allowed drop {policy.max_regression:.3f})",
+                )
+            )
+
+    if report.calibration is None:
+        checks.append(
+            GateCheck(name="calibration:ece", passed=False, message="the report has no calibration")
+        )
+    else:
+        ece = report.calibration.ece
+        checks.append(
+            GateCheck(
+                name="calibration:ece",
+                passed=ece <= policy.max_ece,
+                observed=round(ece, 4),
+                required=policy.max_ece,
+                message=f"expected calibration error {ece:.3f} "
+                f"{'within' if ece <= policy.max_ece else 'above'} the bound {policy.max_ece:.3f}",
+            )
+        )
+
+    if not report.robustness.checks:
+        checks.append(
+            GateCheck(
+                name="robustness",
+                passed=False,
+                message="no robustness checks were run: evaluate with robustness enabled",
+            )
+        )
+    for check in report.robustness.checks:
+        ok = check.pass_rate >= policy.min_robustness_pass_rate
+        checks.append(
+            GateCheck(
+                name=f"robustness:{check.name}",
+                passed=ok,
+                observed=round(check.pass_rate, 4),
+                required=policy.min_robustness_pass_rate,
+                message=f"{check.passed}/{check.cases} cases pass ({check.description})",
+            )
+        )
+
+    if policy.must_beat_baseline:
+        if baseline is None:
+            checks.append(
+                GateCheck(
+                    name="baseline:linear",
+                    passed=False,
+                    message="no linear baseline report was given: train and evaluate the "
+                    "'linear' family on the same split",
+                )
+            )
+        else:
+            ours, theirs = overall["micro_f1"], baseline.overall["micro_f1"]
+            ok = ours > theirs + policy.baseline_margin
+            checks.append(
+                GateCheck(
+                    name="baseline:linear",
+                    passed=ok,
+                    observed=round(ours - theirs, 4),
+                    required=policy.baseline_margin,
+                    message=f"micro-F1 {ours:.3f} vs linear baseline {theirs:.3f} "
+                    f"({'beats' if ok else 'does not beat'} it by more than "
+                    f"{policy.baseline_margin:+.3f})",
+                )
+            )
+    return GateDecision(
+        model_family=report.model_family,
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        policy=policy,
+    )
+
+
+def enforce(decision: GateDecision) -> GateDecision:
+    """Return the decision when it passed; raise ``GateFailedError`` (stop the pipeline) if not."""
+    if not decision.passed:
+        raise GateFailedError(decision)
+    return decision
+
+
+# ---- champion / challenger --------------------------------------------------------------------
+
+CHAMPION_RULE = (
+    "Among candidates that passed the gate, the highest test micro-F1 wins; candidates within "
+    "{tie:.3f} micro-F1 of the best count as tied, and a tie goes to the higher macro-F1, then "
+    "to the cheaper family to serve (order: {order}). If no candidate passed, there is no champion."
+)
+SERVING_COST_ORDER = ("linear", "xgboost", "bert", "prior")
+
+
+class CandidateSummary(BaseModel):
+    """One candidate's headline numbers and gate result, kept for winners and losers alike."""
+
+    model_family: str
+    micro_f1: float
+    macro_f1: float
+    samples_f1: float
+    ece: float | None
+    gate_passed: bool | None
+    gate_failures: list[str] = Field(default_factory=list)
+    bundle_dir: str | None = None
+
+
+class ChampionChoice(BaseModel):
+    """The champion (or None), every candidate's summary, and the rule that decided."""
+
+    champion: str | None
+    challengers: list[str]
+    candidates: list[CandidateSummary]
+    rule: str
+
+    def candidate(self, family: str) -> CandidateSummary:
+        """The summary of ``family``."""
+        for c in self.candidates:
+            if c.model_family == family:
+                return c
+        raise KeyError(
+            f"{family!r} is not a candidate: {[c.model_family for c in self.candidates]}"
+        )
+
+
+def choose_champion(
+    reports: Sequence[EvaluationReport],
+    decisions: Mapping[str, GateDecision] | None = None,
+    *,
+    tie_tolerance: float = 0.005,
+) -> ChampionChoice:
+    """Pick the champion among candidates evaluated on the same test split.
+
+    Rule: among candidates whose gate decision passed (all candidates when ``decisions`` is
+    None), the highest micro-F1 wins; candidates within ``tie_tolerance`` of the best micro-F1
+    are tied, and a tie goes to the higher macro-F1, then to the family that is cheaper to serve
+    (``SERVING_COST_ORDER``). No passing candidate means no champion.
+
+    Args:
+        reports: One report per candidate (distinct model families).
+        decisions: Gate decisions keyed by model family.
+        tie_tolerance: Micro-F1 difference treated as a tie.
+
+    Returns:
+        The choice, with every candidate's metrics (the losers' too).
+    """
+    families = [r.model_family for r in reports]
+    if len(set(families)) != len(families):
+        raise ValueError(f"one report per model family please, got {families}")
+    if not reports:
+        raise ValueError("no candidates to choose from: evaluate at least one model family")
+    decisions = decisions or {}
+    missing = [f for f in families if decisions and f not in decisions]
+    if missing:
+        raise ValueError(
+            f"no gate decision for {missing}: run trending.modelling.gate.decide on each"
+        )
+
+    summaries = [
+        CandidateSummary(
+            model_family=r.model_family,
+            micro_f1=r.overall["micro_f1"],
+            macro_f1=r.overall["macro_f1"],
+            samples_f1=r.overall["samples_f1"],
+            ece=r.calibration.ece if r.calibration else None,
+            gate_passed=decisions[r.model_family].passed if decisions else None,
+            gate_failures=[c.name for c in decisions[r.model_family].failures] if decisions else [],
+            bundle_dir=r.bundle_dir,
+        )
+        for r in reports
+    ]
+    eligible = [s for s in summaries if s.gate_passed is not False]
+    champion = None
+    if eligible:
+        best = max(s.micro_f1 for s in eligible)
+        tied = [s for s in eligible if s.micro_f1 >= best - tie_tolerance]
+
+        def cost(family: str) -> int:
+            order = SERVING_COST_ORDER
+            return order.index(family) if family in order else len(order)
+
+        champion = min(tied, key=lambda s: (-s.macro_f1, cost(s.model_family))).model_family
+    return ChampionChoice(
+        champion=champion,
+        challengers=[f for f in families if f != champion],
+        candidates=summaries,
+        rule=CHAMPION_RULE.format(tie=tie_tolerance, order=" < ".join(SERVING_COST_ORDER)),
+    )

@@ -1,0 +1,1 @@
+"""Monitoring: drift detection, serving metrics, payload logging, freshness signals, Prometheus reads."""

@@ -1,0 +1,1 @@
+"""Rollout: canary policy and checks, InferenceService rendering, shadow, release, retraining."""
