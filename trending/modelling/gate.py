@@ -102,6 +102,133 @@ def _floor(name: str, observed: float, required: float, what: str) -> GateCheck:
     )
 
 
+def _overall_floors(report: EvaluationReport, policy: GatePolicy) -> list[GateCheck]:
+    """Micro- and macro-F1 over the whole test split against their floors."""
+    overall = report.overall
+    return [
+        _floor("floor:micro_f1", overall["micro_f1"], policy.min_micro_f1, "micro-F1"),
+        _floor("floor:macro_f1", overall["macro_f1"], policy.min_macro_f1, "macro-F1"),
+    ]
+
+
+def _slice_floor(report: EvaluationReport, name: str, policy: GatePolicy) -> GateCheck:
+    """Micro-F1 of one important slice against its floor; too small a slice is reported only."""
+    piece = report.slice(name)
+    if piece is None or piece.support < policy.min_slice_support:
+        support = 0 if piece is None else piece.support
+        return GateCheck(
+            name=f"slice:{name}",
+            passed=True,
+            observed=None,
+            required=policy.min_slice_micro_f1,
+            message=f"not gated: the test split has {support} rows of slice {name} "
+            f"(fewer than min_slice_support={policy.min_slice_support})",
+        )
+    return _floor(
+        f"slice:{name}",
+        piece.micro_f1,
+        policy.min_slice_micro_f1,
+        f"micro-F1 on slice {name} (n={piece.support})",
+    )
+
+
+def _no_regression(
+    report: EvaluationReport, production: EvaluationReport | None, policy: GatePolicy
+) -> list[GateCheck]:
+    """Micro- and macro-F1 may drop at most ``max_regression`` below the production model's."""
+    if production is None:
+        return [
+            GateCheck(
+                name="regression:production",
+                passed=True,
+                message="no production model to compare against: first version",
+            )
+        ]
+    checks = []
+    for metric in ("micro_f1", "macro_f1"):
+        ours, theirs = report.overall[metric], production.overall[metric]
+        checks.append(
+            GateCheck(
+                name=f"regression:{metric}",
+                passed=ours >= theirs - policy.max_regression,
+                observed=round(ours - theirs, 4),
+                required=-policy.max_regression,
+                message=f"{metric} {ours:.3f} vs production {theirs:.3f} "
+                f"({ours - theirs:+.3f}; allowed drop {policy.max_regression:.3f})",
+            )
+        )
+    return checks
+
+
+def _calibration(report: EvaluationReport, policy: GatePolicy) -> GateCheck:
+    """Expected calibration error within ``max_ece``; a report without calibration fails."""
+    if report.calibration is None:
+        return GateCheck(
+            name="calibration:ece", passed=False, message="the report has no calibration"
+        )
+    ece = report.calibration.ece
+    return GateCheck(
+        name="calibration:ece",
+        passed=ece <= policy.max_ece,
+        observed=round(ece, 4),
+        required=policy.max_ece,
+        message=f"expected calibration error {ece:.3f} "
+        f"{'within' if ece <= policy.max_ece else 'above'} the bound {policy.max_ece:.3f}",
+    )
+
+
+def _robustness(report: EvaluationReport, policy: GatePolicy) -> list[GateCheck]:
+    """One check per robustness check run; none run at all fails."""
+    if not report.robustness.checks:
+        return [
+            GateCheck(
+                name="robustness",
+                passed=False,
+                message="no robustness checks were run: evaluate with robustness enabled",
+            )
+        ]
+    return [
+        GateCheck(
+            name=f"robustness:{check.name}",
+            passed=check.pass_rate >= policy.min_robustness_pass_rate,
+            observed=round(check.pass_rate, 4),
+            required=policy.min_robustness_pass_rate,
+            message=f"{check.passed}/{check.cases} cases pass ({check.description})",
+        )
+        for check in report.robustness.checks
+    ]
+
+
+def _beats_baseline(
+    report: EvaluationReport, baseline: EvaluationReport | None, policy: GatePolicy
+) -> list[GateCheck]:
+    """Micro-F1 above the linear baseline's by more than ``baseline_margin``, when required."""
+    if not policy.must_beat_baseline:
+        return []
+    if baseline is None:
+        return [
+            GateCheck(
+                name="baseline:linear",
+                passed=False,
+                message="no linear baseline report was given: train and evaluate the "
+                "'linear' family on the same split",
+            )
+        ]
+    ours, theirs = report.overall["micro_f1"], baseline.overall["micro_f1"]
+    ok = ours > theirs + policy.baseline_margin
+    return [
+        GateCheck(
+            name="baseline:linear",
+            passed=ok,
+            observed=round(ours - theirs, 4),
+            required=policy.baseline_margin,
+            message=f"micro-F1 {ours:.3f} vs linear baseline {theirs:.3f} "
+            f"({'beats' if ok else 'does not beat'} it by more than "
+            f"{policy.baseline_margin:+.3f})",
+        )
+    ]
+
+
 def decide(
     report: EvaluationReport,
     *,
@@ -123,119 +250,14 @@ def decide(
         The decision with one check per condition.
     """
     policy = policy or GatePolicy()
-    overall = report.overall
     checks = [
-        _floor("floor:micro_f1", overall["micro_f1"], policy.min_micro_f1, "micro-F1"),
-        _floor("floor:macro_f1", overall["macro_f1"], policy.min_macro_f1, "macro-F1"),
+        *_overall_floors(report, policy),
+        *(_slice_floor(report, name, policy) for name in policy.important_slices),
+        *_no_regression(report, production, policy),
+        _calibration(report, policy),
+        *_robustness(report, policy),
+        *_beats_baseline(report, baseline, policy),
     ]
-    for name in policy.important_slices:
-        piece = report.slice(name)
-        if piece is None or piece.support < policy.min_slice_support:
-            support = 0 if piece is None else piece.support
-            checks.append(
-                GateCheck(
-                    name=f"slice:{name}",
-                    passed=True,
-                    observed=None,
-                    required=policy.min_slice_micro_f1,
-                    message=f"not gated: the test split has {support} rows of slice {name} "
-                    f"(fewer than min_slice_support={policy.min_slice_support})",
-                )
-            )
-            continue
-        checks.append(
-            _floor(
-                f"slice:{name}",
-                piece.micro_f1,
-                policy.min_slice_micro_f1,
-                f"micro-F1 on slice {name} (n={piece.support})",
-            )
-        )
-
-    if production is None:
-        checks.append(
-            GateCheck(
-                name="regression:production",
-                passed=True,
-                message="no production model to compare against: first version",
-            )
-        )
-    else:
-        for metric in ("micro_f1", "macro_f1"):
-            ours, theirs = overall[metric], production.overall[metric]
-            ok = ours >= theirs - policy.max_regression
-            checks.append(
-                GateCheck(
-                    name=f"regression:{metric}",
-                    passed=ok,
-                    observed=round(ours - theirs, 4),
-                    required=-policy.max_regression,
-                    message=f"{metric} {ours:.3f} vs production {theirs:.3f} "
-                    f"({ours - theirs:+.3f}; allowed drop {policy.max_regression:.3f})",
-                )
-            )
-
-    if report.calibration is None:
-        checks.append(
-            GateCheck(name="calibration:ece", passed=False, message="the report has no calibration")
-        )
-    else:
-        ece = report.calibration.ece
-        checks.append(
-            GateCheck(
-                name="calibration:ece",
-                passed=ece <= policy.max_ece,
-                observed=round(ece, 4),
-                required=policy.max_ece,
-                message=f"expected calibration error {ece:.3f} "
-                f"{'within' if ece <= policy.max_ece else 'above'} the bound {policy.max_ece:.3f}",
-            )
-        )
-
-    if not report.robustness.checks:
-        checks.append(
-            GateCheck(
-                name="robustness",
-                passed=False,
-                message="no robustness checks were run: evaluate with robustness enabled",
-            )
-        )
-    for check in report.robustness.checks:
-        ok = check.pass_rate >= policy.min_robustness_pass_rate
-        checks.append(
-            GateCheck(
-                name=f"robustness:{check.name}",
-                passed=ok,
-                observed=round(check.pass_rate, 4),
-                required=policy.min_robustness_pass_rate,
-                message=f"{check.passed}/{check.cases} cases pass ({check.description})",
-            )
-        )
-
-    if policy.must_beat_baseline:
-        if baseline is None:
-            checks.append(
-                GateCheck(
-                    name="baseline:linear",
-                    passed=False,
-                    message="no linear baseline report was given: train and evaluate the "
-                    "'linear' family on the same split",
-                )
-            )
-        else:
-            ours, theirs = overall["micro_f1"], baseline.overall["micro_f1"]
-            ok = ours > theirs + policy.baseline_margin
-            checks.append(
-                GateCheck(
-                    name="baseline:linear",
-                    passed=ok,
-                    observed=round(ours - theirs, 4),
-                    required=policy.baseline_margin,
-                    message=f"micro-F1 {ours:.3f} vs linear baseline {theirs:.3f} "
-                    f"({'beats' if ok else 'does not beat'} it by more than "
-                    f"{policy.baseline_margin:+.3f})",
-                )
-            )
     return GateDecision(
         model_family=report.model_family,
         passed=all(c.passed for c in checks),
