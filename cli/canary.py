@@ -13,14 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import console, failures_as_messages, load_settings
+from serving.router.split import Upstream, read_split, write_split
 from trending.registry import Registry, RegistryError
-from trending.rollout.canary import (
-    CanaryPolicyError,
-    Upstream,
-    load_policy,
-    read_split,
-    write_split,
-)
+from trending.rollout.canary import CanaryPolicyError, load_policy
 from trending.rollout.deploy import DeployError, DeploySpec, render_inference_service, to_yaml
 from trending.settings import Settings
 

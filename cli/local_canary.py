@@ -16,7 +16,7 @@ import httpx
 import yaml
 
 from cli.processes import free_port, running_process, running_service
-from trending.rollout.canary import TrafficSplit, Upstream, write_split
+from serving.router.split import TrafficSplit, Upstream, write_split
 
 ROUTER_JOB = "trending-router"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from trending.rollout.canary import TrafficSplit, read_split, write_split
+from serving.router.split import TrafficSplit, read_split, write_split
 from trending.rollout.deploy import (
     DeployError,
     Mode,

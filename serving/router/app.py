@@ -29,7 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from trending.rollout.canary import TrafficSplit, Upstream, read_split
+from serving.router.split import TrafficSplit, Upstream, read_split
 from trending.rollout.shadow import ShadowComparisonError, compare_predictions, jaccard
 
 log = logging.getLogger("trending.router")

@@ -12,12 +12,13 @@ import pytest
 from cli.local_canary import TrafficGenerator, local_canary_stack, prometheus_binary
 from serving.canary.actuators import LocalSplitActuator
 from serving.canary.controller import ControllerMetrics, run_canary
+from serving.router.split import read_split
 from trending.data.synthetic import generate_titles
 from trending.genres import GenreVocabulary
 from trending.modelling.training import split_labelled, train_bundle
 from trending.monitoring.prom import PrometheusClient
 from trending.registry import Registry
-from trending.rollout.canary import CanaryPolicy, read_split
+from trending.rollout.canary import CanaryPolicy
 
 pytestmark = [
     pytest.mark.integration,
