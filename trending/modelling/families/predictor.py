@@ -1,4 +1,9 @@
-"""A loaded bundle that turns titles into genres: the core of every serving adapter."""
+"""A loaded bundle that turns titles into genres: the core of every serving adapter.
+
+Scores become genres in one place, ``trending.modelling.inference.prediction_rows`` after
+``apply_thresholds``: the path the served model answers with, so what tests check here is what
+clients get.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,15 @@ from trending.features.featurize import model_input_text
 from trending.modelling.bundle import BundleManifest, verify_bundle
 from trending.modelling.evaluation import apply_thresholds
 from trending.modelling.families.base import GenreModel, load_model
+from trending.modelling.inference import parse_instances, prediction_rows
 
 
 @dataclass(frozen=True)
 class GenrePrediction:
-    """Genres above their thresholds, and every genre's score."""
+    """Genres above their thresholds, and every genre's score (a served V1 prediction)."""
 
     genres: list[str]
     scores: dict[str, float]
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {"genres": self.genres, "scores": self.scores}
 
 
 class GenrePredictor:
@@ -49,14 +51,16 @@ class GenrePredictor:
         return self.model.predict_proba(list(texts))
 
     def predict_titles(self, titles: Sequence[tuple[str, Sequence[str]]]) -> list[GenrePrediction]:
-        """Predict for (plot, reviews) pairs."""
-        texts = [model_input_text(plot, reviews) for plot, reviews in titles]
-        scores = self.scores(texts)
+        """Predict for (plot, reviews) pairs, validated and answered as the served model does.
+
+        Raises:
+            InvalidRequestError: A title the served model would refuse (e.g. an empty plot).
+        """
+        inputs = parse_instances(
+            [{"plot": plot, "reviews": list(reviews)} for plot, reviews in titles],
+            max_instances=max(len(titles), 1),
+        )
+        scores = self.scores([model_input_text(t.plot, t.reviews) for t in inputs])
         chosen = apply_thresholds(scores, self.manifest.thresholds)
-        return [
-            GenrePrediction(
-                genres=[g for g, on in zip(self.genres, row_on, strict=True) if on],
-                scores={g: round(float(s), 6) for g, s in zip(self.genres, row, strict=True)},
-            )
-            for row, row_on in zip(scores, chosen, strict=True)
-        ]
+        rows = prediction_rows(inputs, scores, chosen, self.genres)
+        return [GenrePrediction(genres=row["genres"], scores=row["scores"]) for row in rows]
