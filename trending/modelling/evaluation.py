@@ -141,11 +141,6 @@ class RobustnessReport(BaseModel):
 
     checks: list[RobustnessCheck] = Field(default_factory=list)
 
-    @property
-    def min_pass_rate(self) -> float | None:
-        """The weakest check's pass rate (None without checks)."""
-        return min((c.pass_rate for c in self.checks), default=None)
-
 
 class EvaluationReport(BaseModel):
     """Everything known about one candidate on one test split; JSON-serialisable."""

@@ -36,21 +36,6 @@ SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 INSTANCE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CHAR_BUCKETS = (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600)
 
-# gRPC status name -> the HTTP status reported in the ``code`` label.
-GRPC_TO_HTTP = {
-    "OK": 200,
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "RESOURCE_EXHAUSTED": 413,
-    "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
-
 
 class ServingMetrics:
     """The serving metrics of one model version, bound to its labels.
@@ -248,8 +233,3 @@ class GenreScoreHistogram:
             if created:
                 metric.add_sample(f"{self.name}_created", labels, self._created)
         yield metric
-
-
-def grpc_code_to_http(status_name: str) -> int:
-    """The HTTP status reported for a gRPC status name (500 for anything unmapped)."""
-    return GRPC_TO_HTTP.get(status_name, 500)
