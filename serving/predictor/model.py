@@ -43,6 +43,7 @@ class GenreClassifierModel(Model):
         bundle_dir: A local bundle folder.
         storage_uri: A bundle at ``file://``/``s3://`` (as KServe's ``storageUri``).
         registry_uri: A registry root; the bundle is ``ref`` in it.
+        registry_model: The model's name in the registry (default: ``name``).
         ref: Alias or version number in the registry.
         cache_dir: Where downloaded bundles go.
         model_version: The ``version`` metric label; default: the registry version, else a
@@ -61,6 +62,7 @@ class GenreClassifierModel(Model):
         bundle_dir: Path | None = None,
         storage_uri: str | None = None,
         registry_uri: str | None = None,
+        registry_model: str | None = None,
         ref: str = "production",
         cache_dir: Path = Path("/tmp/trending-bundles"),  # noqa: S108 - a writable scratch folder
         model_version: str | None = None,
@@ -77,6 +79,7 @@ class GenreClassifierModel(Model):
         self.bundle_dir = bundle_dir
         self.storage_uri = storage_uri
         self.registry_uri = registry_uri
+        self.registry_model = registry_model or name  # the endpoint name may differ
         self.ref = ref
         self.cache_dir = cache_dir
         self.version = model_version or ""
@@ -95,9 +98,10 @@ class GenreClassifierModel(Model):
         if self.registry_uri is not None:
             from trending.registry import Registry
 
-            registry = Registry.from_uri(self.registry_uri, self.name)
+            registry = Registry.from_uri(self.registry_uri, self.registry_model)
             version = registry.resolve(self.ref)
-            bundle_dir = registry.download(version, self.cache_dir / self.name / str(version))
+            target = self.cache_dir / self.registry_model / str(version)
+            bundle_dir = registry.download(version, target)
             self.version = self.version or str(version)
         elif self.storage_uri is not None:
             from trending.modelling.bundle import local_bundle
@@ -215,19 +219,67 @@ class GenreClassifierModel(Model):
         scores: np.ndarray,
     ) -> InferResponse:
         assert self.predictor is not None
-        genres = InferOutput(name="genres", shape=[len(rows)], datatype="BYTES")
+        # Every optional OIP field filled: KServe writes an empty one as null, which the
+        # protocol's schema does not allow (content_type: MLServer's names for the codecs).
+        genres = InferOutput(
+            name="genres",
+            shape=[len(rows)],
+            datatype="BYTES",
+            parameters={"content_type": "str"},
+        )
         genres.set_data_from_numpy(
             np.array([",".join(r["genres"]) for r in rows], dtype=object), binary_data=False
         )
-        score_out = InferOutput(name="scores", shape=list(scores.shape), datatype="FP32")
+        score_out = InferOutput(
+            name="scores",
+            shape=list(scores.shape),
+            datatype="FP32",
+            parameters={"content_type": "np"},
+        )
         score_out.set_data_from_numpy(np.asarray(scores, dtype=np.float32), binary_data=False)
         return InferResponse(
             model_name=self.name,
+            model_version=self.version,
             infer_outputs=[genres, score_out],
             response_id=response_id,
             parameters={"genre_order": ",".join(self.predictor.genres)},
             use_binary_outputs=False,
         )
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        """The one input tensor: plot texts, BYTES of shape [-1] (KServe's V2 and gRPC metadata)."""
+        return [{"name": "plot", "datatype": "BYTES", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        """Chosen genres per title (comma-joined, BYTES [-1]) and the FP32 score matrix."""
+        assert self.predictor is not None
+        return [
+            {"name": "genres", "datatype": "BYTES", "shape": [-1]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, len(self.predictor.genres)]},
+        ]
+
+    def metadata(self) -> dict[str, Any]:
+        """Open Inference Protocol model metadata: version, platform, tensors, genre names.
+
+        The scores tensor's ``parameters.genre_order`` names its columns (comma-joined, as in
+        every V2 response's ``parameters``).
+        """
+        assert self.predictor is not None
+        inputs = self.get_input_types()
+        inputs[0]["parameters"] = {"content_type": "str"}
+        genres, scores = self.get_output_types()
+        genres["parameters"] = {"content_type": "str"}
+        scores["parameters"] = {
+            "content_type": "np",
+            "genre_order": ",".join(self.predictor.genres),
+        }
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": f"trending-{self.family}",
+            "inputs": inputs,
+            "outputs": [genres, scores],
+        }
 
     def _log_payload(
         self, event_id: str, titles: list[TitleInput], rows: list[dict[str, Any]]

@@ -1,4 +1,4 @@
-"""What the predictor and the transformer share around KServe's ``ModelServer``: flags, start-up."""
+"""What the predictor and the transformer share around KServe's ``ModelServer``: settings, start-up."""
 
 from __future__ import annotations
 
@@ -7,120 +7,106 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import kserve
 import kserve.model_server
-from kserve.utils.utils import strtobool
+from pydantic import Field, SecretStr, field_validator
 
-from serving.flags import parse_checked
 from serving.predictor import http
+from serving.predictor.grpc_server import GuardedGRPCServer
+from serving.settings import ServiceSettings, load_settings, settings_parser
 from trending.modelling.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 from trending.monitoring.metrics import ServingMetrics
 from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget, check_sink_url
 
-T = TypeVar("T")
+SS = TypeVar("SS", bound="ServingSettings")
 
 
-def env_default(name: str, default: T, convert: Callable[[str], T] = str) -> T:  # type: ignore[assignment]
-    """``TRENDING_<NAME>`` from the environment, converted, else ``default``."""
-    value = os.environ.get(f"TRENDING_{name.upper()}")
-    return default if value in (None, "") else convert(value)
+class ServingSettings(ServiceSettings):
+    """What the predictor and the transformer share: request limits and payload logging.
 
+    KServe's own flags (``--model_name``, ``--http_port``, ``--workers``...) stay KServe's; these are
+    the project's, each a flag and a ``TRENDING_*`` variable.
+    """
 
-def add_serving_flags(parser: argparse.ArgumentParser, component: str) -> None:
-    """Request limits and payload logging (each defaults to a ``TRENDING_*`` variable)."""
-    limits = parser.add_argument_group("request limits")
-    limits.add_argument(
-        "--max_instances",
-        type=int,
-        default=env_default("max_instances", DEFAULT_MAX_INSTANCES, int),
-        help="Most titles in one request (more is a 400). Env: TRENDING_MAX_INSTANCES.",
+    max_instances: int = Field(
+        DEFAULT_MAX_INSTANCES, ge=0, description="Most titles in one request (more is a 400)."
     )
-    limits.add_argument(
-        "--max_payload_bytes",
-        type=int,
-        default=env_default("max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES, int),
-        help="Largest request body in bytes (more is a 413). Env: TRENDING_MAX_PAYLOAD_BYTES.",
+    max_payload_bytes: int = Field(
+        DEFAULT_MAX_PAYLOAD_BYTES,
+        ge=1,
+        description="Largest request body in bytes (more is a 413).",
     )
-    events = parser.add_argument_group("payload logging (CloudEvents, KServe logger format)")
-    events.add_argument(
-        "--payload_log_url",
-        default=env_default("payload_log_url", None),
-        help="Sink for request/response events: an http(s):// URL (e.g. the drift detector; "
+    body_timeout_seconds: float = Field(
+        http.DEFAULT_BODY_TIMEOUT_SECONDS,
+        gt=0,
+        description="Longest time a client may take to send a request body (then 408 and the "
+        "connection closes).",
+    )
+    payload_log_url: str | None = Field(
+        None,
+        description="Sink for request/response events: an http(s):// URL (e.g. the drift detector; "
         "one POST per event) or an object store, file:///dir or s3://bucket/prefix (batched "
-        "JSON-lines objects); unset: off. Env: TRENDING_PAYLOAD_LOG_URL.",
+        "JSON-lines objects); unset: off.",
     )
-    events.add_argument(
-        "--payload_log_queue",
-        type=int,
-        default=env_default("payload_log_queue", 1000, int),
-        help="Events held while the sink is slow; more are dropped and counted.",
+    payload_log_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the drift detector requires of events (from a Secret, as "
+        "TRENDING_PAYLOAD_LOG_TOKEN); unset: events carry no Authorization header.",
     )
-    events.add_argument(
-        "--payload_log_batch_events",
-        type=int,
-        default=env_default("payload_log_batch_events", 500, int),
-        help="Object store sinks: most events per object.",
+    payload_log_queue: int = Field(
+        1000, ge=1, description="Events held while the sink is slow; more are dropped and counted."
     )
-    events.add_argument(
-        "--payload_log_batch_seconds",
-        type=float,
-        default=env_default("payload_log_batch_seconds", 10.0, float),
-        help="Object store sinks: longest an event waits before its batch is written.",
+    payload_log_batch_events: int = Field(
+        500, ge=1, description="Object store sinks: most events per object."
     )
-    events.add_argument(
-        "--inference_service_name",
-        default=env_default("inference_service_name", None),
-        help="ce-inferenceservicename of the events (default: the model name).",
+    payload_log_batch_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Object store sinks: longest an event waits before its batch is written.",
     )
-    events.add_argument(
-        "--endpoint",
-        default=env_default("endpoint", ""),
-        help="ce-endpoint of the events, e.g. stable or canary. Env: TRENDING_ENDPOINT.",
+    inference_service_name: str | None = Field(
+        None, description="ce-inferenceservicename of the events (default: the model name)."
     )
-    logs = parser.add_argument_group("per-request log lines (off by default; see docs/serving.md)")
-    logs.add_argument(
-        "--uvicorn_access_log",
-        type=strtobool,
-        default=env_default("uvicorn_access_log", False, strtobool),
-        help="Write uvicorn's access line for every request. Off: trending_requests_total counts "
-        "every request by protocol and status, and the ingress or mesh in front of the pod writes "
-        "access logs; at hundreds of requests/s the lines cost a noticeable share of each "
-        "request's CPU. Env: TRENDING_UVICORN_ACCESS_LOG.",
+    endpoint: str = Field("", description="ce-endpoint of the events, e.g. stable or canary.")
+    uvicorn_access_log: bool = Field(
+        False,
+        description="Write uvicorn's access line for every request. Off: trending_requests_total "
+        "counts every request by protocol and status, and the ingress or mesh in front of the pod "
+        "writes access logs; at hundreds of requests/s the lines cost a noticeable share of each "
+        "request's CPU.",
+    )
+
+    @field_validator("payload_log_url")
+    @classmethod
+    def _check_sink(cls, value: str | None) -> str | None:
+        if value:
+            check_sink_url(value)
+        return value
+
+
+def serving_parser(
+    settings_cls: type[ServingSettings], *, prog: str, description: str | None, component: str
+) -> argparse.ArgumentParser:
+    """KServe's server flags plus one flag per field of ``settings_cls``."""
+    parser = settings_parser(
+        settings_cls, prog=prog, description=description, parents=[kserve.model_server.parser]
     )
     # KServe's own flag (default on there); off here for the same reason as --uvicorn_access_log.
-    parser.set_defaults(
-        component=component,
-        enable_latency_logging=env_default("enable_latency_logging", False, strtobool),
-    )
+    parser.set_defaults(component=component, enable_latency_logging=False)
+    return parser
 
 
-# Smallest accepted value of each numeric flag (--max_instances 0 is a server that refuses every
-# request: the demo's broken canary).
-_LOWEST_VALUES = {
-    "--max_instances": 0,
-    "--max_payload_bytes": 1,
-    "--payload_log_queue": 1,
-    "--payload_log_batch_events": 1,
-    "--max_batch_size": 1,
-    "--max_batch_wait_ms": 0,
-}
-
-
-def parse_serving_args(
-    parser: argparse.ArgumentParser, argv: list[str] | None = None
-) -> argparse.Namespace:
-    """Parse the flags and refuse values the adapters cannot honour (usage error, exit 2)."""
-    args = parse_checked(
-        parser, argv, at_least=_LOWEST_VALUES, above={"--payload_log_batch_seconds": 0}
-    )
-    if args.payload_log_url:
-        try:
-            check_sink_url(args.payload_log_url)
-        except ValueError as exc:
-            parser.error(f"--payload_log_url: {exc}")
+def load_serving_settings(
+    settings_cls: type[SS],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[argparse.Namespace, SS]:
+    """Parse KServe's flags and the settings; refuse what the adapters cannot honour (exit 2)."""
+    args, settings = load_settings(settings_cls, parser, argv, environ)
     if args.workers != 1:
         # KServe starts extra workers as spawned processes and pickles the model to them; the
         # loaded bundle, its metrics and the payload logger's thread do not travel that way.
@@ -128,31 +114,32 @@ def parse_serving_args(
             f"--workers {args.workers}: one worker per pod; scale out with replicas instead "
             "(the chart's inferenceService.predictor minReplicas/maxReplicas, KServe's autoscaler)"
         )
-    return args
+    return args, settings
 
 
 def payload_logger(
-    args: argparse.Namespace, metrics: ServingMetrics | None
+    args: argparse.Namespace, settings: ServingSettings, metrics: ServingMetrics | None
 ) -> PayloadLogger | None:
-    """The payload logger the flags ask for (started), or None when logging is off."""
-    if not args.payload_log_url:
+    """The payload logger the settings ask for (started), or None when logging is off."""
+    if not settings.payload_log_url:
         return None
     source = f"http://{os.environ.get('HOSTNAME', 'localhost')}:{args.http_port}"
     target = PayloadLogTarget(
-        sink_url=args.payload_log_url,
+        sink_url=settings.payload_log_url,
         source=source,
-        inference_service_name=args.inference_service_name or args.model_name,
+        inference_service_name=settings.inference_service_name or args.model_name,
         namespace=os.environ.get("POD_NAMESPACE", ""),
         component=args.component,
-        endpoint=args.endpoint,
+        endpoint=settings.endpoint,
     )
     on_drop = metrics.record_payload_log_dropped if metrics is not None else None
     return PayloadLogger(
         target,
-        max_queue=args.payload_log_queue,
+        max_queue=settings.payload_log_queue,
         on_drop=on_drop,
-        batch_events=args.payload_log_batch_events,
-        batch_seconds=args.payload_log_batch_seconds,
+        token=settings.payload_log_token.get_secret_value() if settings.payload_log_token else None,
+        batch_events=settings.payload_log_batch_events,
+        batch_seconds=settings.payload_log_batch_seconds,
     ).start()
 
 
@@ -196,24 +183,45 @@ def install_event_loop(choice: str) -> str:
 
 
 def start_model_server(
-    model: Any, args: argparse.Namespace, metrics: ServingMetrics | None, *, grpc: bool = True
+    model: Any,
+    args: argparse.Namespace,
+    settings: ServingSettings,
+    metrics: ServingMetrics | None,
+    *,
+    grpc: bool = True,
 ) -> None:
     """Install the request guard on KServe's app and serve ``model`` until SIGTERM."""
-    http.install(kserve.model_server.app, max_payload_bytes=args.max_payload_bytes, metrics=metrics)
+    http.install(
+        kserve.model_server.app,
+        max_payload_bytes=settings.max_payload_bytes,
+        metrics=metrics,
+        models=[model],
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     # KServe's gRPC server reads its message limits from the flags it parsed at import.
     kserve.model_server.args.grpc_max_receive_message_length = min(
-        args.grpc_max_receive_message_length, args.max_payload_bytes
+        args.grpc_max_receive_message_length, settings.max_payload_bytes
     )
     server = kserve.ModelServer(
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,
-        enable_grpc=grpc and args.enable_grpc,
+        enable_grpc=False,  # KServe's own gRPC server answers unreadable messages UNKNOWN
         enable_latency_logging=args.enable_latency_logging,
     )
+    if grpc and args.enable_grpc:
+        # The same server with MessageGuard in front, started and stopped as KServe's would be.
+        server._grpc_server = GuardedGRPCServer(
+            args.grpc_port,
+            server.dataplane,
+            server.model_repository_extension,
+            kwargs=vars(kserve.model_server.args),
+            grace_period=server.grace_period,
+        )
+        server.servers.append(server._grpc_server.start(server.max_threads))
     # After ModelServer(), which configures logging when nothing did yet.
     configure_request_logs(
-        access_log=args.uvicorn_access_log, latency_logging=args.enable_latency_logging
+        access_log=settings.uvicorn_access_log, latency_logging=args.enable_latency_logging
     )
     if not args.enable_latency_logging:
         http.drop_timing_middleware(kserve.model_server.app)

@@ -10,71 +10,91 @@ import kserve
 import kserve.model_server
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from serving.predictor.server import (
-    add_serving_flags,
-    env_default,
-    parse_serving_args,
+    ServingSettings,
+    load_serving_settings,
+    serving_parser,
     start_model_server,
 )
+from serving.settings import exit_with
 from serving.transformer.model import FeastTransformer, PredictorUnavailableError
 from trending.features.store import TitleFeatureStore
 from trending.monitoring.metrics import ServingMetrics
 from trending.settings import Settings
 
+PROG = "python -m serving.transformer"
 log = logging.getLogger("kserve.trending")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """KServe's flags (``--predictor_host``, ``--model_name``...) plus the Feast store."""
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.transformer",
-        parents=[kserve.model_server.parser],
-        description=__doc__,
+class TransformerSettings(ServingSettings):
+    """The Feast store the transformer reads, plus the shared serving fields.
+
+    It also reads the platform settings (``TRENDING_HOME``, ``TRENDING_FEATURE_REPO``).
+    """
+
+    reads_platform_settings = True
+
+    feature_repo: Path | None = Field(
+        None, description="The Feast repository folder (default: the platform's feature_repo/)."
     )
-    parser.add_argument(
-        "--feature_repo",
-        type=Path,
-        default=None,
-        help="The Feast repository folder (default: TRENDING_FEATURE_REPO or feature_repo/).",
+    feature_store_dir: Path | None = Field(
+        None, description="The Feast state folder (default: <TRENDING_HOME>/feast)."
     )
-    parser.add_argument(
-        "--feature_store_dir",
-        type=Path,
-        default=None,
-        help="The Feast state folder (default: <TRENDING_HOME>/feast).",
+    feature_server_url: str | None = Field(
+        None, description="The Feast feature server the online features come from (cluster)."
     )
-    parser.add_argument(
-        "--metrics_model_label",
-        default=env_default("metrics_model_label", None),
-        help="model label of this transformer's metrics (default: <model_name>-transformer, "
+    metrics_model_label: str | None = Field(
+        None,
+        description="model label of this transformer's metrics (default: <model_name>-transformer, "
         "so they never add up with the predictor's).",
     )
-    add_serving_flags(parser, component="transformer")
-    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """KServe's flags (``--predictor_host``, ``--model_name``...) plus the transformer's settings."""
+    return serving_parser(
+        TransformerSettings, prog=PROG, description=__doc__, component="transformer"
+    )
+
+
+def parse(
+    argv: list[str] | None = None, environ: dict[str, str] | None = None
+) -> tuple[argparse.Namespace, TransformerSettings]:
+    """KServe's flags and the transformer's settings (exit 2 on a usage error)."""
+    parser = build_parser()
+    args, settings = load_serving_settings(TransformerSettings, parser, argv, environ)
+    if not args.predictor_host:
+        parser.error("--predictor_host is required: host:port of the genre predictor")
+    return args, settings
 
 
 async def _predictor_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=502)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Parse flags, open the feature store, serve."""
-    args = parse_serving_args(build_parser())
-    if not args.predictor_host:
-        raise SystemExit("--predictor_host is required: host:port of the genre predictor")
+    args, settings = parse(argv)
     if args.configure_logging:
         kserve.logging.configure_logging(args.log_config_file)
-    settings = Settings()
-    repo = args.feature_repo or settings.feature_repo
-    state = args.feature_store_dir or settings.feature_store_dir
+    try:
+        platform = Settings()
+    except ValueError as exc:
+        exit_with(PROG, f"platform settings: {exc}")
+    repo = settings.feature_repo or platform.feature_repo
+    state = settings.feature_store_dir or platform.feature_store_dir
     model = FeastTransformer(
         args.model_name,
         open_store=lambda: TitleFeatureStore(repo, state),
-        max_instances=args.max_instances,
+        max_instances=settings.max_instances,
     )
-    model.load()
-    label = args.metrics_model_label or f"{args.model_name}-transformer"
+    try:
+        model.load()
+    except (OSError, ValueError) as exc:
+        exit_with(PROG, f"cannot open the feature store {repo}: {exc}")
+    label = settings.metrics_model_label or f"{args.model_name}-transformer"
     metrics = ServingMetrics(label, "n/a", genres=[])
     kserve.model_server.app.add_exception_handler(PredictorUnavailableError, _predictor_unavailable)
     log.info(
@@ -85,7 +105,7 @@ def main() -> None:
         args.predictor_host,
         args.predictor_protocol,
     )
-    start_model_server(model, args, metrics, grpc=False)
+    start_model_server(model, args, settings, metrics, grpc=False)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from timing_asgi import TimingClient, TimingMiddleware
 
-from serving.predictor.__main__ import build_parser
+from serving.predictor.__main__ import parse
 from serving.predictor.http import drop_timing_middleware
 from serving.predictor.server import configure_request_logs, install_event_loop
 
@@ -32,18 +32,22 @@ def request_loggers():
         lg.setLevel(level)
 
 
-def test_per_request_log_lines_are_off_by_default(monkeypatch):
-    monkeypatch.delenv("TRENDING_UVICORN_ACCESS_LOG", raising=False)
-    monkeypatch.delenv("TRENDING_ENABLE_LATENCY_LOGGING", raising=False)
-    args = build_parser().parse_args(REQUIRED)
-    assert args.uvicorn_access_log is False
+def test_per_request_log_lines_are_off_by_default():
+    args, settings = parse(REQUIRED, {})
+    assert settings.uvicorn_access_log is False
     assert args.enable_latency_logging is False
 
 
-def test_per_request_log_lines_can_be_turned_on_by_flag_or_env(monkeypatch):
-    monkeypatch.setenv("TRENDING_UVICORN_ACCESS_LOG", "true")
-    args = build_parser().parse_args([*REQUIRED, "--enable_latency_logging", "true"])
-    assert args.uvicorn_access_log is True
+@pytest.mark.parametrize(
+    ("flags", "environ"),
+    [
+        (["--uvicorn_access_log", "true"], {}),
+        ([], {"TRENDING_UVICORN_ACCESS_LOG": "true"}),
+    ],
+)
+def test_per_request_log_lines_can_be_turned_on_by_flag_or_env(flags, environ):
+    args, settings = parse([*REQUIRED, *flags, "--enable_latency_logging", "true"], environ)
+    assert settings.uvicorn_access_log is True
     assert args.enable_latency_logging is True
 
 
@@ -123,12 +127,10 @@ def test_timing_middleware_is_dropped_when_the_server_starts(drop):
 def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, required, capsys):
     import importlib
 
-    from serving.predictor.server import parse_serving_args
-
-    parser = importlib.import_module(module).build_parser()
-    assert parse_serving_args(parser, required).workers == 1
+    program = importlib.import_module(module)
+    assert program.parse(required, {})[0].workers == 1
     with pytest.raises(SystemExit) as exit_info:
-        parse_serving_args(parser, [*required, "--workers", "2"])
+        program.parse([*required, "--workers", "2"], {})
     assert exit_info.value.code == 2
     assert (
         "--workers 2: one worker per pod; scale out with replicas instead"
@@ -150,29 +152,26 @@ def test_more_than_one_worker_is_a_usage_error_that_says_how_to_scale(module, re
     ],
 )
 def test_out_of_range_limits_are_usage_errors(flags, message, capsys):
-    from serving.predictor.server import parse_serving_args
+    with pytest.raises(SystemExit) as exit_info:
+        parse([*REQUIRED, *flags], {})
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
+
+def test_limits_from_the_environment_are_checked_too(capsys):
     with pytest.raises(SystemExit):
-        parse_serving_args(build_parser(), [*REQUIRED, *flags])
-    assert message in capsys.readouterr().err
-
-
-def test_limits_from_the_environment_are_checked_too(monkeypatch, capsys):
-    from serving.predictor.server import parse_serving_args
-
-    monkeypatch.setenv("TRENDING_MAX_BATCH_SIZE", "0")
-    with pytest.raises(SystemExit):
-        parse_serving_args(build_parser(), REQUIRED)
-    assert "--max_batch_size must be at least 1, got 0" in capsys.readouterr().err
+        parse(REQUIRED, {"TRENDING_MAX_BATCH_SIZE": "0"})
+    assert "TRENDING_MAX_BATCH_SIZE must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_an_object_store_payload_log_gets_the_batch_flags(tmp_path):
-    from serving.predictor.server import parse_serving_args, payload_logger
+    from serving.predictor.server import payload_logger
 
     uri = (tmp_path / "payloads").as_uri()
     flags = ["--payload_log_url", uri, "--payload_log_batch_events", "7"]
-    args = parse_serving_args(build_parser(), [*REQUIRED, *flags, "--endpoint", "canary"])
-    logger = payload_logger(args, None)
+    args, settings = parse([*REQUIRED, *flags, "--endpoint", "canary"], {})
+    logger = payload_logger(args, settings, None)
     try:
         assert (logger.target.sink_url, logger.batch_events, logger.batch_seconds) == (uri, 7, 10.0)
         assert logger.target.endpoint == "canary"
