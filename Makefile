@@ -8,12 +8,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BUILD ?= build
+# Tests outside the fast tier carry one of these markers (declared in pyproject.toml).
+FAST_MARKERS ?= not integration and not slow and not boot and not e2e
 
 # Debian packages the integration tests and the demo use (real Prometheus, Alertmanager, promtool).
-DEB_PACKAGES ?= prometheus prometheus-alertmanager
-DEB_COMMANDS ?= prometheus prometheus-alertmanager promtool
+DEB_PACKAGES ?= prometheus prometheus-alertmanager redis-server bubblewrap
+DEB_COMMANDS ?= prometheus prometheus-alertmanager promtool redis-server bwrap
 
-.PHONY: help venv system-deps demo test lint format compile bench clean cluster-up cluster-down e2e
+.PHONY: help venv system-deps demo test test-fast lint format compile bench clean cluster-up cluster-down e2e
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +46,9 @@ demo: venv system-deps ## Run the whole loop locally: data, Feast, KFP (kfp.loca
 
 test: venv system-deps ## Run the test suite (cluster tests skip without a cluster)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv ## The fast tier (<= 90 s): no services started, no model trained beyond a few rows
+	$(BIN)/pytest -m "$(FAST_MARKERS)" tests/unit tests/data tests/model $(PYTEST_ARGS)
 
 lint: venv ## ruff lint + format check
 	$(BIN)/ruff check .
