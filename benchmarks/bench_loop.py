@@ -218,13 +218,13 @@ def one_repeat(
     )
     with ExitStack() as stack:
         stack.enter_context(running_service("serving.drift", [
-            "--bundle", str(bundle), "--model-name", MODEL, "--window-size", str(args.window),
+            "--bundle", str(bundle), "--model_name", MODEL, "--window_size", str(args.window),
             "--interval", str(args.drift_interval), "--host", "127.0.0.1",
             "--port", str(ports["drift"]),
         ], f"{url['drift']}/readyz", work / "drift.log"))  # fmt: skip
         stack.enter_context(running_service("serving.trigger", [
-            "--token-file", str(token_file), "--registry-uri", registry_uri, "--model-name", MODEL,
-            "--cooldown-seconds", "3600", "--launcher", "local",
+            "--token_file", str(token_file), "--registry_uri", registry_uri, "--model_name", MODEL,
+            "--cooldown_seconds", "3600", "--launcher", "local",
             "--command", shlex.join([sys.executable, str(recorder), str(launches)]),
             "--host", "127.0.0.1", "--port", str(ports["trigger"]),
         ], f"{url['trigger']}/readyz", work / "trigger.log"))  # fmt: skip

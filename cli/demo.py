@@ -268,7 +268,7 @@ def _write_trigger_token(home: Path) -> Path:
 
 
 def _retrain_log(home: Path, run_id: object) -> Path:
-    """Where the trigger writes a retraining run's output (its ``--log-dir`` below)."""
+    """Where the trigger writes a retraining run's output (its ``--log_dir`` below)."""
     return home / "logs" / "retrain" / f"{run_id}.log"
 
 
@@ -291,7 +291,7 @@ def _running_services(
         MONITORING, home / "monitoring", ports, token_file, drift_alert_for="5s"
     )
     # The drift service scores every version against production's training reference. (Its
-    # --registry-uri mode downloads the startup version twice into one cache folder and then
+    # --registry_uri mode downloads the startup version twice into one cache folder and then
     # refuses every event with 422, so the demo hands it the bundle.)
     production = registry.resolve("production")
     reference = registry.download(production, home / "drift-reference" / str(production))
@@ -300,17 +300,17 @@ def _running_services(
             "4. serving + monitoring: predictor, drift service, trigger, Prometheus, Alertmanager"
         )
         stack.enter_context(running_service("serving.drift", [
-            "--bundle", str(reference), "--model-name", model,
-            "--window-size", str(WINDOW), "--min-window", "100", "--interval", "1",
+            "--bundle", str(reference), "--model_name", model,
+            "--window_size", str(WINDOW), "--min_window", "100", "--interval", "1",
             "--host", "127.0.0.1",
             "--port", str(ports["drift"]),
         ], f"{url['drift']}/readyz", logs / "drift.log"))  # fmt: skip
         # The retraining run is the trigger's child, so it inherits this environment.
         with _environment(_retrain_environment(settings, home)):
             trigger = stack.enter_context(running_service("serving.trigger", [
-                "--token-file", str(token_file), "--registry-uri", settings.resolved_registry_uri,
-                "--model-name", model, "--cooldown-seconds", "3600", "--launcher", "local",
-                "--log-dir", str(logs / "retrain"), "--host", "127.0.0.1",
+                "--token_file", str(token_file), "--registry_uri", settings.resolved_registry_uri,
+                "--model_name", model, "--cooldown_seconds", "3600", "--launcher", "local",
+                "--log_dir", str(logs / "retrain"), "--host", "127.0.0.1",
                 "--port", str(ports["trigger"]),
             ], f"{url['trigger']}/readyz", logs / "trigger.log"))  # fmt: skip
         stack.callback(_stop_children, trigger.pid)  # runs before the trigger stops

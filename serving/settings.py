@@ -3,6 +3,7 @@
 Each ``python -m serving.<name>`` declares one :class:`ServiceSettings` subclass. Every field
 ``foo_bar`` is both the flag ``--foo_bar`` (underscores, as KServe's own flags) and the variable
 ``TRENDING_FOO_BAR``; a flag wins over the variable, the variable over the field's default.
+A secret (a ``SecretStr`` field) has only its variable: no credential on a command line.
 Types, ranges (``Field(ge=..., gt=...)``) and cross-field rules are the pydantic model's, so a
 value is checked the same way whichever face it came through.
 
@@ -35,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -112,11 +113,16 @@ class ServiceSettings(BaseSettings):
         return cls.own_variables() | platform_variables()
 
 
+# Variables of the `trending` command read outside the platform settings: the audit log's actor
+# (cli/registry.py) and the id a retraining run is started with (trending/rollout/retrain.py).
+CLI_VARIABLES = frozenset({"TRENDING_ACTOR", "TRENDING_RETRAIN_RUN_ID"})
+
+
 def platform_variables() -> set[str]:
-    """The ``TRENDING_*`` variables of the platform settings (the chart's settings ConfigMap)."""
+    """The platform's ``TRENDING_*`` variables: ``trending.settings.Settings`` and the CLI's."""
     from trending.settings import Settings
 
-    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | CLI_VARIABLES
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -125,6 +131,12 @@ S = TypeVar("S", bound=ServiceSettings)
 def flag(field: str) -> str:
     """The flag of a field: ``registry_uri`` -> ``--registry_uri``."""
     return f"--{field}"
+
+
+def env_only(info: FieldInfo) -> bool:
+    """A secret (``SecretStr``) comes from the environment (a Kubernetes Secret), never a flag."""
+    annotation = info.annotation
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
 
 
 def _help(settings_cls: type[ServiceSettings], name: str, info: FieldInfo) -> str:
@@ -145,6 +157,8 @@ def add_settings_flags(
     taken = {opt for action in parser._actions for opt in action.option_strings}
     group = parser.add_argument_group(f"{settings_cls.__name__} (each also a TRENDING_* variable)")
     for name, info in settings_cls.model_fields.items():
+        if env_only(info):
+            continue
         if flag(name) in taken:
             raise ValueError(f"{settings_cls.__name__}.{name}: {flag(name)} is already a flag")
         group.add_argument(
@@ -190,6 +204,8 @@ def _describe(settings_cls: type[ServiceSettings], error: Any, from_flags: set[s
     where = flag(name) if name in from_flags else settings_cls.variable(name) if name else ""
     ctx = error.get("ctx") or {}
     got = error.get("input")
+    if error["type"] == "missing":
+        return f"{flag(name)} (or {settings_cls.variable(name)}) is required"
     if error["type"] == "greater_than_equal":
         return f"{where} must be at least {ctx['ge']:g}, got {got}"
     if error["type"] == "greater_than":
@@ -253,6 +269,13 @@ def load_settings(
 
 
 def exit_with(prog: str, message: str, code: int = 1) -> NoReturn:
-    """End a program at start-up with one line saying what to fix (no traceback)."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """End a program at start-up with one line saying what to fix (no traceback).
+
+    Code 1 (a start-up failure) raises ``SystemExit("<prog>: error: <message>")``, which Python
+    prints; code 2 (a usage error, as argparse's) prints the line and exits 2.
+    """
+    line = f"{prog}: error: {message}"
+    if code == 1:
+        raise SystemExit(line)
+    print(line, file=sys.stderr)
     raise SystemExit(code)

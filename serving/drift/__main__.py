@@ -1,116 +1,118 @@
 """``python -m serving.drift``: the drift-detector service.
 
-Every flag has an environment default, so the Helm chart configures it through env.
+Every setting is a flag and a ``TRENDING_*`` variable (serving/settings.py), so the chart
+configures it through either.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import Field, SecretStr
 
 from serving.drift.app import DriftService, bundle_loader, create_app, registry_loader
-from serving.flags import parse_checked
+from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from trending.monitoring.drift import DriftError, DriftMonitor
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+PROG = "python -m serving.drift"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line flags (defaults from TRENDING_* environment variables)."""
-    parser = argparse.ArgumentParser(prog="python -m serving.drift", description=__doc__)
-    parser.add_argument("--host", default=_env("TRENDING_DRIFT_HOST", "0.0.0.0"))  # noqa: S104
-    parser.add_argument(
-        "--port", type=int, default=int(_env("TRENDING_DRIFT_PORT", "8080") or 8080)
+class DriftSettings(ServiceSettings):
+    """Where the detectors come from, the window, the scoring interval."""
+
+    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
+    port: int = Field(8080, ge=0, description="HTTP port.")
+    bundle: Path | None = Field(
+        None, description="A bundle folder whose drift/ detector scores every version (local runs)."
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--bundle",
-        type=Path,
-        default=_env("TRENDING_DRIFT_BUNDLE"),
-        help="a bundle folder whose drift/ detector scores every version (local runs)",
+    registry_uri: str | None = Field(
+        None, description="Registry to fetch each version's bundle from (file:// or s3://)."
     )
-    parser.add_argument(
-        "--registry-uri",
-        default=_env("TRENDING_REGISTRY_URI"),
-        help="registry to fetch each version's bundle from (file:// or s3://)",
+    model_name: str = Field("genre-classifier", description="The registry model.")
+    alias: str = Field(
+        "production", description="Version assumed for events without ce-modelversion (registry)."
     )
-    parser.add_argument("--model-name", default=_env("TRENDING_MODEL_NAME", "genre-classifier"))
-    parser.add_argument(
-        "--alias",
-        default=_env("TRENDING_REGISTRY_ALIAS", "production"),
-        help="version assumed for events without ce-modelversion (registry mode)",
+    default_version: str | None = Field(
+        None, description="Version assumed for events without ce-modelversion (over --alias)."
     )
-    parser.add_argument("--default-version", default=_env("TRENDING_DRIFT_DEFAULT_VERSION"))
-    parser.add_argument(
-        "--window-size", type=int, default=int(_env("TRENDING_DRIFT_WINDOW_SIZE", "1000") or 1000)
+    window_size: int = Field(1000, ge=2, description="Requests per scored window.")
+    min_window: int = Field(100, ge=2, description="Fewest requests scored.")
+    interval: float = Field(10.0, gt=0, description="Seconds between scorings.")
+    max_versions: int = Field(4, ge=1, description="Model versions tracked at once.")
+    cache_dir: Path = Field(
+        Path("/tmp/trending-drift"),  # noqa: S108 - the pod's writable scratch volume
+        description="Where registry bundles are downloaded.",
     )
-    parser.add_argument(
-        "--min-window", type=int, default=int(_env("TRENDING_DRIFT_MIN_WINDOW", "100") or 100)
+    drift_token: SecretStr | None = Field(
+        None,
+        description="Bearer token events must carry (the predictors' TRENDING_PAYLOAD_LOG_TOKEN, "
+        "from a Secret); unset: any sender is accepted (then only the NetworkPolicy protects).",
     )
-    parser.add_argument(
-        "--interval", type=float, default=float(_env("TRENDING_DRIFT_INTERVAL", "10") or 10)
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest time a sender may take to send an event body (then 408)."
     )
-    parser.add_argument(
-        "--max-versions", type=int, default=int(_env("TRENDING_DRIFT_MAX_VERSIONS", "4") or 4)
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path(_env("TRENDING_DRIFT_CACHE_DIR", "/tmp/trending-drift") or "."),  # noqa: S108
-    )
-    return parse_checked(
-        parser,
-        argv,
-        at_least={"--window-size": 2, "--min-window": 2, "--max-versions": 1, "--port": 0},
-        above={"--interval": 0},
-    )
+
+
+def parse(
+    argv: list[str] | None = None, environ: dict[str, str] | None = None
+) -> DriftSettings:
+    """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
+    parser = settings_parser(DriftSettings, prog=PROG, description=__doc__)
+    return load_settings(DriftSettings, parser, argv, environ)[1]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load the detector source, then serve until stopped."""
-    args = parse_args(argv)
+    settings = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    default_version = args.default_version
+    default_version = settings.default_version
     try:
-        if args.bundle is not None:
-            loader = bundle_loader(args.bundle)
-        elif args.registry_uri:
-            loader = registry_loader(args.registry_uri, args.cache_dir)
+        if settings.bundle is not None:
+            loader = bundle_loader(settings.bundle)
+        elif settings.registry_uri:
+            loader = registry_loader(settings.registry_uri, settings.cache_dir)
             if default_version is None:
                 from trending.registry import Registry, RegistryError
 
                 try:
-                    registry = Registry.from_uri(args.registry_uri, args.model_name)
-                    default_version = str(registry.resolve(args.alias))
-                    loader(args.model_name, default_version)  # fail early on a bad bundle
+                    registry = Registry.from_uri(settings.registry_uri, settings.model_name)
+                    default_version = str(registry.resolve(settings.alias))
+                    loader(settings.model_name, default_version)  # fail early on a bad bundle
                 except RegistryError as exc:
                     logging.warning(
                         "alias %s not resolvable yet (%s); events need ce-modelversion",
-                        args.alias,
+                        settings.alias,
                         exc,
                     )
         else:
-            sys.exit("give --bundle DIR or --registry-uri URI (or TRENDING_REGISTRY_URI)")
+            exit_with(PROG, "give --bundle DIR or --registry_uri URI (or TRENDING_REGISTRY_URI)", 2)
         monitor = DriftMonitor(
             loader,
-            window_size=args.window_size,
-            min_window=args.min_window,
-            max_versions=args.max_versions,
+            window_size=settings.window_size,
+            min_window=settings.min_window,
+            max_versions=settings.max_versions,
         )
     except DriftError as exc:
-        sys.exit(f"drift service cannot start: {exc}")
-    service = DriftService(
-        monitor, model_name=args.model_name, default_version=default_version, interval=args.interval
-    )
-    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning")
+        exit_with(PROG, f"drift service cannot start: {exc}")
+    token = settings.drift_token.get_secret_value() if settings.drift_token else None
+    if token is None:
+        logging.warning("no TRENDING_DRIFT_TOKEN: events from any sender are accepted")
+    try:
+        service = DriftService(
+            monitor,
+            model_name=settings.model_name,
+            default_version=default_version,
+            interval=settings.interval,
+            token=token,
+        )
+    except ValueError as exc:
+        exit_with(PROG, str(exc))
+    app = create_app(service, body_timeout_seconds=settings.body_timeout_seconds)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

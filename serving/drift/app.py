@@ -4,10 +4,18 @@ The predictor's payload logger POSTs each request and each response as a CloudEv
 structured mode) with ``ce-type`` ``org.kubeflow.serving.inference.request`` or ``.response``,
 ``ce-inferenceservicename`` and ``ce-modelversion``; bodies are V1 JSON. A background thread
 scores every window with new rows each ``interval`` seconds (``trending.monitoring.drift.DriftMonitor``).
+
+Only the predictors may feed it: with a token configured, an event without
+``Authorization: Bearer <token>`` (the predictors' payload logger sends it) is refused with 401
+and counted as ``trending_drift_events_total{outcome="unauthorized"}``.
+KServe's own logger (the agent sidecar) cannot send such a header; where it feeds the service,
+the chart's NetworkPolicy is what keeps other pods out. Bodies are read under a size cap and
+must be strict JSON (``serving.predictor.http.parse_json_strictly``).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -31,6 +39,7 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from serving.predictor.http import DEFAULT_BODY_TIMEOUT_SECONDS, harden, parse_json_strictly
 from trending.modelling.inference import InvalidRequestError, parse_instances
 from trending.monitoring.drift import (
     DriftDetector,
@@ -43,6 +52,7 @@ from trending.monitoring.drift import (
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 MAX_INSTANCES_PER_EVENT = 1000
+MAX_EVENT_BYTES = 4 << 20  # 1,000 long plots with reviews
 log = logging.getLogger("serving.drift")
 
 
@@ -98,7 +108,8 @@ class DriftMetrics:
         )
         self.events = Counter(
             "trending_drift_events_total",
-            "CloudEvents received, by type and outcome",
+            "CloudEvents received, by type and outcome (accepted, rejected, unauthorized: no or "
+            "a wrong bearer token, i.e. not from a predictor)",
             ["type", "outcome"],
             registry=self.registry,
         )
@@ -129,7 +140,15 @@ class DriftService:
         model_name: str,
         default_version: str | None,
         interval: float = 10.0,
+        token: str | None = None,
     ) -> None:
+        if token is not None and len(token) < 16:
+            raise ValueError(
+                "the drift token is shorter than 16 characters: set TRENDING_DRIFT_TOKEN (and "
+                "the predictors' TRENDING_PAYLOAD_LOG_TOKEN) to a long random secret, e.g. "
+                "`openssl rand -hex 32`"
+            )
+        self._token = token.encode() if token else None
         self.monitor = monitor
         self.model_name = model_name
         self.default_version = default_version
@@ -139,8 +158,21 @@ class DriftService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def authorized(self, header: str | None) -> bool:
+        """True without a configured token, else a constant-time check of the bearer token."""
+        if self._token is None:
+            return True
+        scheme, _, credentials = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode("utf-8", "replace"), self._token
+        )
+
     def handle(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         """Take one CloudEvent; return a summary. Raises BadEventError for the sender to fix."""
+        try:
+            parse_json_strictly(body)
+        except InvalidRequestError as exc:
+            raise BadEventError(f"{exc} (the event's data or the structured event)") from None
         try:
             event = from_http(headers, body)
         except GenericException as exc:
@@ -163,7 +195,7 @@ class DriftService:
         if not version:
             raise BadEventError(
                 "no model version: send ce-modelversion or ce-modelid <name>:<version> (the "
-                "payload logger), or start the service with --default-version"
+                "payload logger), or start the service with --default_version"
             )
         data = event.data
         if isinstance(data, bytes | str):
@@ -267,8 +299,14 @@ def registry_loader(registry_uri: str, cache_dir: Path) -> Callable[[str, str], 
     return load
 
 
-def create_app(service: DriftService) -> FastAPI:
-    """The FastAPI app: POST / (CloudEvents), GET /healthz, /readyz, /metrics, /drift."""
+def create_app(
+    service: DriftService, *, body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+) -> FastAPI:
+    """The FastAPI app: POST / (CloudEvents), GET /healthz, /readyz, /metrics, /drift.
+
+    Bodies are read under ``body_timeout_seconds`` and ``MAX_EVENT_BYTES`` (408, 413), and every
+    error answers ``{"error": ...}`` (``serving.predictor.http.harden``).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -277,10 +315,21 @@ def create_app(service: DriftService) -> FastAPI:
         service.stop()
 
     app = FastAPI(title="Trending Now drift detector", lifespan=lifespan)
+    harden(app, max_payload_bytes=MAX_EVENT_BYTES, body_timeout_seconds=body_timeout_seconds)
 
     @app.post("/")
     async def receive(request: Request) -> JSONResponse:
-        body = await request.body()
+        if not service.authorized(request.headers.get("authorization")):
+            service.metrics.events.labels("unknown", "unauthorized").inc()
+            return JSONResponse(
+                {
+                    "error": "missing or wrong bearer token: only the predictors' payload logger "
+                    "may send events (Authorization: Bearer <TRENDING_PAYLOAD_LOG_TOKEN>)"
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        body = await request.body()  # read by the guard already, under its deadline and cap
         try:
             summary = service.handle(dict(request.headers), body)
         except BadEventError as exc:

@@ -1,33 +1,70 @@
-"""``python -m serving.router --split_file F --http_port P``: the local stable/canary router."""
+"""``python -m serving.router --split_file F --http_port P``: the local stable/canary router.
+
+Local only (the demo and ``trending canary`` on this machine): on a cluster KServe splits the
+traffic itself (docs/adr/0009-canary.md).
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import uvicorn
+from pydantic import Field, SecretStr
 
-from serving.flags import parse_checked
-from serving.router.app import create_app
+from serving.router.app import build_router
+from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 
-
-def build_parser() -> argparse.ArgumentParser:
-    """Flags of the router."""
-    parser = argparse.ArgumentParser(prog="python -m serving.router", description=__doc__)
-    parser.add_argument("--split_file", type=Path, required=True, help="Traffic split JSON file.")
-    parser.add_argument("--http_port", type=int, default=8080)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--upstream_timeout", type=float, default=30.0)
-    return parser
+PROG = "python -m serving.router"
 
 
-def main() -> None:
+class RouterSettings(ServiceSettings):
+    """The split file and where the router listens."""
+
+    split_file: Path = Field(description="Traffic split JSON file.")
+    http_port: int = Field(8080, ge=0, description="HTTP port.")
+    host: str = Field("127.0.0.1", description="Interface to bind.")
+    upstream_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a predictor.")
+    token_file: Path | None = Field(
+        None, description="File holding the bearer token of /feedback and /shadow/events."
+    )
+    router_token: SecretStr | None = Field(
+        None, description="The bearer token of /feedback and /shadow/events (no flag)."
+    )
+
+
+def _token(settings: RouterSettings) -> str:
+    if settings.token_file is not None:
+        try:
+            return settings.token_file.read_text().strip()
+        except OSError as exc:
+            exit_with(PROG, f"cannot read the router token file {settings.token_file}: {exc}")
+    if settings.router_token is not None:
+        return settings.router_token.get_secret_value().strip()
+    exit_with(
+        PROG,
+        "give --token_file FILE or TRENDING_ROUTER_TOKEN: the bearer token /feedback and "
+        "/shadow/events require (16+ characters)",
+    )
+
+
+def parse(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> RouterSettings:
+    """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
+    parser = settings_parser(RouterSettings, prog=PROG, description=__doc__)
+    return load_settings(RouterSettings, parser, argv, environ)[1]
+
+
+def main(argv: list[str] | None = None) -> None:
     """Parse flags, check the split file, serve."""
-    args = parse_checked(build_parser(), above={"--upstream_timeout": 0})
+    settings = parse(argv)
     logging.basicConfig(level=logging.INFO)
-    app = create_app(args.split_file, upstream_timeout=args.upstream_timeout)
-    uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning")
+    try:
+        app = build_router(
+            settings.split_file, _token(settings), upstream_timeout=settings.upstream_timeout
+        )
+    except ValueError as exc:
+        exit_with(PROG, str(exc))
+    uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,7 @@ alias}``, ``trending_data_age_seconds``, ``trending_new_rows_since_training{mode
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 from collections.abc import Iterator
 
 import uvicorn
@@ -17,11 +15,14 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pydantic import Field
 
+from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from trending.data.snapshots import SnapshotStore
 from trending.monitoring.signals import data_age, model_ages, new_rows_since_training
 from trending.registry import Registry
 
+PROG = "python -m serving.signals"
 log = logging.getLogger("serving.signals")
 
 
@@ -78,26 +79,51 @@ def create_app(collector: FreshnessCollector) -> FastAPI:
     return app
 
 
+class SignalsSettings(ServiceSettings):
+    """Where the exporter listens and which stores it reads.
+
+    It also reads the platform settings (the registry and data store defaults).
+    """
+
+    reads_platform_settings = True
+
+    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
+    port: int = Field(8080, ge=0, description="HTTP port (/metrics, /healthz, /readyz).")
+    registry_uri: str | None = Field(
+        None, description="The registry (default: the platform's registry)."
+    )
+    model_name: str = Field("genre-classifier", description="The registry model.")
+    data_uri: str | None = Field(None, description="The snapshot store (default: the platform's).")
+
+
+def parse(
+    argv: list[str] | None = None, environ: dict[str, str] | None = None
+) -> SignalsSettings:
+    """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
+    parser = settings_parser(SignalsSettings, prog=PROG, description=__doc__)
+    return load_settings(SignalsSettings, parser, argv, environ)[1]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the exporter until stopped."""
     from trending.data.ingest import data_store_uri
     from trending.registry.objectstore import open_store
     from trending.settings import Settings
 
-    parser = argparse.ArgumentParser(prog="python -m serving.signals", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("TRENDING_SIGNALS_HOST", "0.0.0.0"))  # noqa: S104
-    port = int(os.environ.get("TRENDING_SIGNALS_PORT", "8080"))
-    parser.add_argument("--port", type=int, default=port)
-    parser.add_argument("--data-uri", default=os.environ.get("TRENDING_DATA_URI"))
-    args = parser.parse_args(argv)
+    settings = parse(argv)
     logging.basicConfig(level=logging.INFO)
-    settings = Settings()
-    registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
-    snapshots = SnapshotStore(open_store(args.data_uri or data_store_uri(settings)))
+    try:
+        platform = Settings()
+        registry = Registry.from_uri(
+            settings.registry_uri or platform.resolved_registry_uri, settings.model_name
+        )
+        snapshots = SnapshotStore(open_store(settings.data_uri or data_store_uri(platform)))
+    except ValueError as exc:
+        exit_with(PROG, str(exc))
     uvicorn.run(
         create_app(FreshnessCollector(registry, snapshots)),
-        host=args.host,
-        port=args.port,
+        host=settings.host,
+        port=settings.port,
         log_level="warning",
     )
 

@@ -1,21 +1,21 @@
 """``python -m serving.trigger``: the retrain trigger (Alertmanager webhook receiver).
 
-Every flag has an environment default, so the Helm chart configures it through env and Secrets.
+Every setting is a flag and a ``TRENDING_*`` variable (serving/settings.py); the token comes
+from a Secret (``TRENDING_TRIGGER_TOKEN``) or a mounted file (``--token_file``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import shlex
-import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import uvicorn
+from pydantic import Field, SecretStr
 
-from serving.flags import parse_checked
+from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from serving.trigger.app import TriggerService, create_app
 from trending.rollout.retrain import (
     KfpApiLauncher,
@@ -26,151 +26,147 @@ from trending.rollout.retrain import (
     scheduled_requests,
 )
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+PROG = "python -m serving.trigger"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line flags (defaults from TRENDING_* environment variables)."""
-    p = argparse.ArgumentParser(prog="python -m serving.trigger", description=__doc__)
-    p.add_argument("--host", default=_env("TRENDING_TRIGGER_HOST", "0.0.0.0"))  # noqa: S104
-    p.add_argument("--port", type=int, default=int(_env("TRENDING_TRIGGER_PORT", "8080") or 8080))
-    p.add_argument(
-        "--token-file",
-        type=Path,
-        default=_env("TRENDING_TRIGGER_TOKEN_FILE"),
-        help="file holding the bearer token (a mounted Secret); else TRENDING_TRIGGER_TOKEN",
+class TriggerSettings(ServiceSettings):
+    """Token, launcher, cooldown and the periodic checks of the trigger.
+
+    It also reads the platform settings (the registry default, the data store of the periodic
+    checks); the runs it starts locally inherit its environment.
+    """
+
+    reads_platform_settings = True
+
+    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
+    port: int = Field(8080, ge=0, description="HTTP port.")
+    token_file: Path | None = Field(
+        None, description="File holding the bearer token (a mounted Secret); else TRENDING_TRIGGER_TOKEN."
     )
-    p.add_argument("--registry-uri", default=_env("TRENDING_REGISTRY_URI"))
-    p.add_argument("--model-name", default=_env("TRENDING_MODEL_NAME", "genre-classifier"))
-    p.add_argument(
-        "--cooldown-seconds",
-        type=float,
-        default=float(_env("TRENDING_TRIGGER_COOLDOWN_SECONDS", "21600") or 21600),
-        help="at most one run per model in this time (default 6 h)",
+    trigger_token: SecretStr | None = Field(
+        None, description="The bearer token Alertmanager sends (from a Secret; no flag)."
     )
-    p.add_argument(
-        "--launcher",
-        choices=["local", "kfp"],
-        default=_env("TRENDING_TRIGGER_LAUNCHER", "local"),
+    registry_uri: str | None = Field(
+        None, description="The registry (default: the platform's registry)."
     )
-    p.add_argument(
-        "--command",
-        default=_env("TRENDING_TRIGGER_COMMAND"),
-        help="local launcher: command before --reason/--window (shell words); default: "
-        "<python> -m cli pipeline run continuous-training",
+    model_name: str = Field("genre-classifier", description="The registry model.")
+    cooldown_seconds: float = Field(
+        21600, ge=0, description="At most one run per model in this time (default 6 h)."
     )
-    p.add_argument("--log-dir", type=Path, default=_env("TRENDING_TRIGGER_LOG_DIR"))
-    p.add_argument("--kfp-host", default=_env("TRENDING_KFP_HOST"))
-    p.add_argument("--kfp-pipeline-id", default=_env("TRENDING_KFP_PIPELINE_ID"))
-    p.add_argument("--kfp-pipeline-version-id", default=_env("TRENDING_KFP_PIPELINE_VERSION_ID"))
-    p.add_argument("--kfp-experiment-id", default=_env("TRENDING_KFP_EXPERIMENT_ID"))
-    p.add_argument(
-        "--max-model-age-hours",
-        type=float,
-        default=float(_env("TRENDING_TRIGGER_MAX_MODEL_AGE_HOURS", "0") or 0),
-        help="schedule: retrain when production is older (0 = off)",
+    launcher: Literal["local", "kfp"] = Field("local", description="Where runs start.")
+    command: str | None = Field(
+        None,
+        description="local launcher: command before --reason/--window (shell words); default: "
+        "<python> -m cli pipeline run continuous-training.",
     )
-    p.add_argument(
-        "--min-new-rows",
-        type=int,
-        default=int(_env("TRENDING_TRIGGER_MIN_NEW_ROWS", "0") or 0),
-        help="data volume: retrain when this many new accepted rows arrived (0 = off)",
+    log_dir: Path | None = Field(None, description="local launcher: where run logs go.")
+    kfp_host: str | None = Field(None, description="kfp launcher: the KFP API endpoint.")
+    kfp_pipeline_id: str | None = Field(None, description="kfp launcher: the pipeline id.")
+    kfp_pipeline_version_id: str | None = Field(
+        None, description="kfp launcher: the pipeline version id."
     )
-    p.add_argument("--data-uri", default=_env("TRENDING_DATA_URI"), help="the snapshot store")
-    p.add_argument(
-        "--check-interval",
-        type=float,
-        default=float(_env("TRENDING_TRIGGER_CHECK_INTERVAL", "300") or 300),
+    kfp_experiment_id: str | None = Field(None, description="kfp launcher: the experiment id.")
+    kfp_token: SecretStr | None = Field(
+        None, description="kfp launcher: bearer token of the KFP API (from a Secret; no flag)."
     )
-    return parse_checked(
-        p,
-        argv,
-        at_least={
-            "--port": 0,
-            "--cooldown-seconds": 0,
-            "--max-model-age-hours": 0,
-            "--min-new-rows": 0,
-        },
-        above={"--check-interval": 0},
+    max_model_age_hours: float = Field(
+        0, ge=0, description="Schedule: retrain when production is older (0 = off)."
     )
+    min_new_rows: int = Field(
+        0, ge=0, description="Data volume: retrain when this many new accepted rows arrived (0 = off)."
+    )
+    data_uri: str | None = Field(None, description="The snapshot store (default: the platform's).")
+    check_interval: float = Field(300, gt=0, description="Seconds between periodic checks.")
 
 
-def _token(args: argparse.Namespace) -> str:
-    if args.token_file is not None:
+def parse(
+    argv: list[str] | None = None, environ: dict[str, str] | None = None
+) -> TriggerSettings:
+    """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
+    parser = settings_parser(TriggerSettings, prog=PROG, description=__doc__)
+    return load_settings(TriggerSettings, parser, argv, environ)[1]
+
+
+def _token(settings: TriggerSettings) -> str:
+    if settings.token_file is not None:
         try:
-            return args.token_file.read_text().strip()
+            return settings.token_file.read_text().strip()
         except OSError as exc:
-            sys.exit(f"cannot read the trigger token file {args.token_file}: {exc}")
-    token = os.environ.get("TRENDING_TRIGGER_TOKEN", "").strip()
+            exit_with(PROG, f"cannot read the trigger token file {settings.token_file}: {exc}")
+    token = settings.trigger_token.get_secret_value().strip() if settings.trigger_token else ""
     if not token:
-        sys.exit(
-            "no bearer token: set TRENDING_TRIGGER_TOKEN or --token-file (the same secret "
-            "Alertmanager sends via http_config.authorization.credentials_file)"
+        exit_with(
+            PROG,
+            "no bearer token: set TRENDING_TRIGGER_TOKEN or --token_file (the same secret "
+            "Alertmanager sends via http_config.authorization.credentials_file)",
         )
     return token
 
 
-def _launcher(args: argparse.Namespace) -> RunLauncher:
-    if args.launcher == "kfp":
+def _launcher(settings: TriggerSettings) -> RunLauncher:
+    if settings.launcher == "kfp":
         missing = [
             flag
             for flag, value in [
-                ("--kfp-host", args.kfp_host),
-                ("--kfp-pipeline-id", args.kfp_pipeline_id),
-                ("--kfp-pipeline-version-id", args.kfp_pipeline_version_id),
+                ("--kfp_host", settings.kfp_host),
+                ("--kfp_pipeline_id", settings.kfp_pipeline_id),
+                ("--kfp_pipeline_version_id", settings.kfp_pipeline_version_id),
             ]
             if not value
         ]
         if missing:
-            sys.exit(f"launcher 'kfp' needs {', '.join(missing)} (or their TRENDING_* env)")
+            exit_with(PROG, f"launcher 'kfp' needs {', '.join(missing)} (or their TRENDING_* env)")
         return KfpApiLauncher(
-            args.kfp_host,
-            args.kfp_pipeline_id,
-            args.kfp_pipeline_version_id,
-            experiment_id=args.kfp_experiment_id,
-            token=os.environ.get("TRENDING_KFP_TOKEN"),
+            settings.kfp_host,
+            settings.kfp_pipeline_id,
+            settings.kfp_pipeline_version_id,
+            experiment_id=settings.kfp_experiment_id,
+            token=settings.kfp_token.get_secret_value() if settings.kfp_token else None,
         )
-    command = shlex.split(args.command) if args.command else None
-    return LocalCommandLauncher(command, log_dir=args.log_dir)
+    command = shlex.split(settings.command) if settings.command else None
+    return LocalCommandLauncher(command, log_dir=settings.log_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the coordinator and serve until stopped."""
-    args = parse_args(argv)
+    settings = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from trending.settings import Settings
 
-    settings = Settings()
-    registry_uri = args.registry_uri or settings.resolved_registry_uri
+    try:
+        platform = Settings()
+    except ValueError as exc:
+        exit_with(PROG, f"platform settings: {exc}")
+    registry_uri = settings.registry_uri or platform.resolved_registry_uri
     coordinator = RetrainCoordinator(
-        registry_uri, _launcher(args), cooldown=timedelta(seconds=args.cooldown_seconds)
+        registry_uri, _launcher(settings), cooldown=timedelta(seconds=settings.cooldown_seconds)
     )
     periodic = None
-    if args.max_model_age_hours > 0 or args.min_new_rows > 0:
+    if settings.max_model_age_hours > 0 or settings.min_new_rows > 0:
         from trending.data.ingest import data_store_uri
         from trending.data.snapshots import SnapshotStore
         from trending.registry.objectstore import open_store
 
-        snapshots = SnapshotStore(open_store(args.data_uri or data_store_uri(settings)))
-        max_age = timedelta(hours=args.max_model_age_hours) if args.max_model_age_hours else None
+        snapshots = SnapshotStore(open_store(settings.data_uri or data_store_uri(platform)))
+        max_age = (
+            timedelta(hours=settings.max_model_age_hours) if settings.max_model_age_hours else None
+        )
 
         def periodic() -> list[RetrainRequest]:
             return scheduled_requests(
-                coordinator.registry(args.model_name),
+                coordinator.registry(settings.model_name),
                 max_model_age=max_age,
                 snapshots=snapshots,
-                min_new_rows=args.min_new_rows or None,
+                min_new_rows=settings.min_new_rows or None,
             )
 
     try:
         service = TriggerService(
-            coordinator, _token(args), periodic=periodic, check_interval=args.check_interval
+            coordinator, _token(settings), periodic=periodic, check_interval=settings.check_interval
         )
     except ValueError as exc:
-        sys.exit(str(exc))
-    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning")
+        exit_with(PROG, str(exc))
+    uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ class TriggerService:
         if len(token) < 16:
             raise ValueError(
                 "the trigger token is shorter than 16 characters: set TRENDING_TRIGGER_TOKEN (or "
-                "--token-file) to a long random secret, e.g. `openssl rand -hex 32`"
+                "--token_file) to a long random secret, e.g. `openssl rand -hex 32`"
             )
         self.coordinator = coordinator
         self._token = token.encode()
