@@ -42,6 +42,11 @@ class DriftSettings(ServiceSettings):
     min_window: int = Field(100, ge=2, description="Fewest requests scored.")
     interval: float = Field(10.0, gt=0, description="Seconds between scorings.")
     max_versions: int = Field(4, ge=1, description="Model versions tracked at once.")
+    drift_token: SecretStr | None = Field(
+        None,
+        description="Bearer token events must carry (the predictors' TRENDING_PAYLOAD_LOG_TOKEN; "
+        "from a Secret, no flag); unset: events are not authenticated.",
+    )
     cache_dir: Path = Field(
         Path("/tmp/trending-drift"),  # noqa: S108 - the pod's writable scratch volume
         description="Where registry bundles are downloaded.",
@@ -56,9 +61,7 @@ class DriftSettings(ServiceSettings):
     )
 
 
-def parse(
-    argv: list[str] | None = None, environ: dict[str, str] | None = None
-) -> DriftSettings:
+def parse(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> DriftSettings:
     """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
     parser = settings_parser(DriftSettings, prog=PROG, description=__doc__)
     return load_settings(DriftSettings, parser, argv, environ)[1]
