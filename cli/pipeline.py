@@ -9,27 +9,26 @@ from typing import Any
 import typer
 
 from cli.common import console, failures_as_messages, load_settings
-from trending.data.ingest import data_store_uri
 from trending.data.snapshots import SnapshotStore
 from trending.registry.objectstore import open_store
 from trending.settings import Settings
 
 app = typer.Typer(help="Compile, run and submit KFP pipelines.", no_args_is_help=True)
 
+ACCELERATOR_HELP = (
+    "Accelerator of the BERT step: none (CPU pool, short training; kind) or nvidia.com/gpu "
+    "(GPU pool, CUDA image). Default: TRENDING_ACCELERATOR, else none."
+)
+
 
 def pipeline_arguments(
     settings: Settings, name: str, *, snapshot_id: str | None = None, reason: str | None = None,
     window: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Arguments of a pipeline in the local profile (training: newest snapshot by default)."""
-    arguments: dict[str, Any] = {
-        "data_uri": data_store_uri(settings),
-        "feature_repo": str(Path(settings.feature_repo).resolve()),
-        "feast_dir": str(settings.feature_store_dir.resolve()),
-        "registry_uri": settings.resolved_registry_uri,
-        "model_name": settings.model_name,
-        "seed": settings.seed,
-    }
+    """Arguments of a local run: the settings' defaults (training: newest snapshot by default)."""
+    from pipelines.cluster import pipeline_defaults
+
+    arguments = pipeline_defaults(settings)
     if name == "training":
         if not SnapshotStore(open_store(arguments["data_uri"])).list():
             raise ValueError("no dataset snapshot yet: run `trending data ingest` first")
@@ -45,12 +44,15 @@ def pipeline_arguments(
 @app.command("compile")
 def compile_(
     output_dir: Path = typer.Option(Path("build/pipelines"), help="Where the IR YAML files go."),
+    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP),
 ) -> None:
-    """Compile every pipeline to KFP IR YAML with the configured component image."""
+    """Compile every pipeline to KFP IR YAML; every parameter defaults to the settings."""
     from pipelines.run import compile_all
 
     settings = load_settings()
-    for path in compile_all(output_dir, settings.component_image):
+    with failures_as_messages(ValueError):
+        paths = compile_all(output_dir, settings, accelerator=accelerator)
+    for path in paths:
         console.print(f"compiled {path}")
 
 
@@ -111,13 +113,13 @@ def _cluster_client(host: str | None, namespace: str | None) -> Any:
 
 
 def _client_and_package(
-    name: str, host: str | None, namespace: str | None, build_dir: Path
+    name: str, host: str | None, namespace: str | None, build_dir: Path, accelerator: str | None
 ) -> tuple[Any, Path]:
-    """A checked KFP client and the freshly compiled pipeline ``name``."""
+    """The freshly compiled pipeline ``name`` (settings checked first) and a checked KFP client."""
     from pipelines.run import compile_pipeline
 
-    client = _cluster_client(host, namespace)
-    return client, compile_pipeline(name, build_dir, load_settings().component_image)
+    package = compile_pipeline(name, build_dir, load_settings(), accelerator=accelerator)
+    return _cluster_client(host, namespace), package
 
 
 @app.command()
@@ -126,15 +128,22 @@ def submit(
     host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
     namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
     experiment: str = typer.Option("trending", help="KFP experiment name."),
-    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    param: list[str] = typer.Option(
+        [], help="Override a parameter as key=value (repeatable); none is needed."
+    ),
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP),
 ) -> None:
-    """Compile a pipeline and start one run on a KFP cluster (token from TRENDING_KFP_TOKEN)."""
+    """Compile a pipeline with the settings' defaults and start one run on a KFP cluster.
+
+    The token comes from TRENDING_KFP_TOKEN. Every parameter defaults to the settings (the
+    chart's ConfigMap), so `trending pipeline submit training --host …` is a complete run.
+    """
     from pipelines.run import KfpUnreachableError
     from pipelines.run import submit as submit_run
 
     with failures_as_messages(KfpUnreachableError, ValueError):
-        client, package = _client_and_package(name, host, namespace, build_dir)
+        client, package = _client_and_package(name, host, namespace, build_dir, accelerator)
         run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
     console.print(f"submitted {name}: run {run_id}")
 
@@ -145,16 +154,18 @@ def upload(
     host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
     namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP),
 ) -> None:
-    """Compile every pipeline and upload it to KFP as a new pipeline version."""
-    from pipelines.run import PIPELINES, KfpUnreachableError, compile_pipeline
+    """Compile every pipeline (defaults from the settings) and upload it as a new version."""
+    from pipelines.run import KfpUnreachableError, compile_all
     from pipelines.run import upload as upload_pipeline
 
     settings = load_settings()
     with failures_as_messages(KfpUnreachableError, ValueError):
+        packages = compile_all(build_dir, settings, accelerator=accelerator)
         client = _cluster_client(host, namespace)
-        for name in PIPELINES:
-            package = compile_pipeline(name, build_dir, settings.component_image)
+        for package in packages:
+            name = package.stem
             console.print(
                 f"uploaded {name}: version {upload_pipeline(client, name, package, version)}"
             )
@@ -169,13 +180,14 @@ def schedule(
     experiment: str = typer.Option("trending", help="KFP experiment name."),
     param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
+    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP),
 ) -> None:
-    """Create a recurring run of a pipeline on a KFP cluster."""
+    """Create a recurring run of a pipeline on a KFP cluster (parameters: the settings' defaults)."""
     from pipelines.run import KfpUnreachableError
     from pipelines.run import schedule as schedule_run
 
     with failures_as_messages(KfpUnreachableError, ValueError):
-        client, package = _client_and_package(name, host, namespace, build_dir)
+        client, package = _client_and_package(name, host, namespace, build_dir, accelerator)
         job_id = schedule_run(
             client, name, package, _overrides(param), cron=cron, experiment=experiment
         )

@@ -13,26 +13,72 @@ from typing import Any
 import yaml
 
 from components.image import COMPONENT_IMAGE
-from pipelines.continuous_training import continuous_training_pipeline
-from pipelines.training import training_pipeline
+from pipelines.cluster import PipelineConfig, pipeline_config, pipeline_defaults
+from pipelines.continuous_training import (
+    build_continuous_training_pipeline,
+    continuous_training_pipeline,
+)
+from pipelines.training import build_training_pipeline, training_pipeline
+from trending.settings import Settings
 
 PIPELINES: dict[str, Callable[..., Any]] = {
     "training": training_pipeline,
     "continuous-training": continuous_training_pipeline,
 }
+BUILDERS: dict[str, Callable[[PipelineConfig], Any]] = {
+    "training": build_training_pipeline,
+    "continuous-training": build_continuous_training_pipeline,
+}
+# The display name of the step that may run on a GPU (and then on the CUDA image).
+GPU_STEP = "train-bert"
 
 
 def pipeline_named(name: str) -> Callable[..., Any]:
-    """The pipeline function called ``name``."""
+    """The pipeline function called ``name`` (local configuration)."""
     try:
         return PIPELINES[name]
     except KeyError:
         raise ValueError(f"unknown pipeline {name!r}: choose one of {sorted(PIPELINES)}") from None
 
 
+def cuda_variant(image: str, suffix: str) -> str:
+    """The CUDA build of an image: its tag with ``suffix`` (``repo:1.2`` -> ``repo:1.2-cuda``).
+
+    A digest pins one build, so a pinned image cannot be varied by name: it is refused.
+    """
+    if "@" in image:
+        raise ValueError(
+            f"component image {image!r} is pinned by digest: a GPU compile needs a tag "
+            "(the CUDA build's tag is the CPU tag plus the suffix)"
+        )
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        return f"{image}:latest{suffix}"
+    return f"{name}:{tag}{suffix}"
+
+
 def typed_arguments(name: str, values: dict[str, str]) -> dict[str, Any]:
     """Turn ``key=value`` strings into the pipeline's parameter types; refuse unknown keys."""
-    inputs = pipeline_named(name).component_spec.inputs or {}
+    return typed_parameters(pipeline_named(name), values, label=name)
+
+
+def typed_parameters(
+    pipeline: Any, values: dict[str, str], origin: str = "", *, label: str | None = None
+) -> dict[str, Any]:
+    """Turn strings into ``pipeline``'s parameter types; refuse unknown keys and bad values.
+
+    ``origin`` (e.g. the setting's name) prefixes the error; ``label`` names the pipeline in it.
+    """
+    try:
+        return _typed(pipeline, values, label or pipeline.name)
+    except ValueError as exc:
+        if origin:
+            raise ValueError(f"{origin}: {exc}") from None
+        raise
+
+
+def _typed(pipeline: Any, values: dict[str, str], name: str) -> dict[str, Any]:
+    inputs = pipeline.component_spec.inputs or {}
     casts: dict[str, Callable[[str], Any]] = {
         "Integer": int,
         "Float": float,
@@ -51,25 +97,76 @@ def typed_arguments(name: str, values: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
-def compile_pipeline(name: str, output_dir: Path, image: str) -> Path:
-    """Compile one pipeline to ``<output_dir>/<name>.yaml`` with every component on ``image``."""
+def compile_pipeline(
+    name: str,
+    output_dir: Path,
+    settings: Settings,
+    *,
+    accelerator: str | None = None,
+) -> Path:
+    """Compile one pipeline to ``<output_dir>/<name>.yaml`` for the settings' environment.
+
+    Every environment parameter gets its default from the settings (data store, registry,
+    feature repo and Feast environment, model name, seed, TRENDING_PIPELINE_PARAMS), so a run
+    needs no argument. Every component runs on ``settings.component_image``; with
+    ``accelerator=nvidia.com/gpu`` the BERT step asks for a GPU and runs on the CUDA build.
+
+    Raises:
+        ValueError: An unknown pipeline, or settings that cannot make a runnable pipeline
+            (checked here, before any step runs).
+    """
     from kfp import compiler
 
+    pipeline_named(name)
+    config = pipeline_config(settings, accelerator)
+    cuda_image = (
+        cuda_variant(settings.component_image, settings.cuda_image_suffix) if config.gpu else ""
+    )
+    pipeline = BUILDERS[name](config)
+    declared = pipeline.component_spec.inputs or {}
+    defaults = {k: v for k, v in pipeline_defaults(settings, accelerator).items() if k in declared}
+    defaults |= typed_parameters(pipeline, settings.pipeline_params, "TRENDING_PIPELINE_PARAMS")
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{name}.yaml"
-    compiler.Compiler().compile(pipeline_named(name), str(path))
+    compiler.Compiler().compile(pipeline, str(path), pipeline_parameters=defaults)
     # Document 1 is the pipeline spec; document 2 (when present) the Kubernetes platform spec.
     spec, *platform = yaml.safe_load_all(path.read_text())
-    for executor in spec["deploymentSpec"]["executors"].values():
-        if executor.get("container", {}).get("image") == COMPONENT_IMAGE:
-            executor["container"]["image"] = image
+    gpu_executors = _executors_named(spec, GPU_STEP) if config.gpu else set()
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor.get("container", {})
+        if container.get("image") == COMPONENT_IMAGE:
+            container["image"] = cuda_image if label in gpu_executors else settings.component_image
     path.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))
     return path
 
 
-def compile_all(output_dir: Path, image: str) -> list[Path]:
+def _executors_named(spec: dict[str, Any], display_name: str) -> set[str]:
+    """Executor labels of the tasks called ``display_name``, in any DAG of the spec."""
+    dags = [spec["root"], *spec.get("components", {}).values()]
+    labels = set()
+    for dag in dags:
+        for task in dag.get("dag", {}).get("tasks", {}).values():
+            if task["taskInfo"]["name"] == display_name:
+                labels.add(spec["components"][task["componentRef"]["name"]]["executorLabel"])
+    return labels
+
+
+def compile_all(
+    output_dir: Path, settings: Settings, *, accelerator: str | None = None
+) -> list[Path]:
     """Compile every pipeline."""
-    return [compile_pipeline(name, output_dir, image) for name in PIPELINES]
+    return [
+        compile_pipeline(name, output_dir, settings, accelerator=accelerator) for name in PIPELINES
+    ]
+
+
+def required_without_default(package: Path) -> list[str]:
+    """The root parameters of a compiled pipeline that a run would have to supply."""
+    spec = next(yaml.safe_load_all(package.read_text()))
+    parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    return sorted(
+        k for k, p in parameters.items() if "defaultValue" not in p and not p.get("isOptional")
+    )
 
 
 @contextmanager

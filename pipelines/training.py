@@ -1,5 +1,7 @@
 """The training pipeline: data -> features -> both families + baselines -> gate -> card -> register."""
 
+from typing import Any
+
 from kfp import dsl, kubernetes
 from kfp.dsl import Artifact
 
@@ -16,40 +18,57 @@ from components.snapshot import snapshot
 from components.split_dataset import split_dataset
 from components.train_model import train_model
 from components.validate import validate
-
-# Where GPU work may run: the label and taint of the GPU node pool (see kind-config.yaml).
-GPU_NODE_LABEL = ("trending.dev/accelerator", "nvidia-gpu")
-GPU_TAINT_KEY = "nvidia.com/gpu"
-# The Secret holding the S3/MinIO credentials (keys -> environment variables).
-S3_SECRET = "trending-s3"  # noqa: S105 - the Secret's name, not its value
-S3_SECRET_KEYS = {
-    "accessKey": "AWS_ACCESS_KEY_ID",
-    "secretKey": "AWS_SECRET_ACCESS_KEY",
-    "endpoint": "AWS_ENDPOINT_URL",
-}
+from pipelines.cluster import (
+    GPU_NODE_LABEL,
+    GPU_RESOURCE,
+    REDIS_SECRET,
+    REDIS_SECRET_KEYS,
+    S3_SECRET,
+    S3_SECRET_KEYS,
+    PipelineConfig,
+)
 
 
-def with_s3(task: dsl.PipelineTask) -> dsl.PipelineTask:
+def with_s3(task: dsl.PipelineTask, config: PipelineConfig | None = None) -> dsl.PipelineTask:
     """Give a task the object-store credentials from the Secret (never as parameters)."""
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_SECRET_KEYS)
+    for name, value in (config.step_env if config else {}).items():
+        task.set_env_variable(name, value)
     return task
 
 
-def io_step(task: dsl.PipelineTask, *, cache: bool = True) -> dsl.PipelineTask:
+def with_feast(task: dsl.PipelineTask, config: PipelineConfig) -> dsl.PipelineTask:
+    """An object-store step that also opens the feature store: add the Redis password."""
+    if config.feast_secret:
+        kubernetes.use_secret_as_env(
+            task, secret_name=REDIS_SECRET, secret_key_to_env=REDIS_SECRET_KEYS
+        )
+    return task
+
+
+def io_step(
+    task: dsl.PipelineTask, config: PipelineConfig, *, cache: bool = True
+) -> dsl.PipelineTask:
     """An object-store step: credentials, retries with backoff, small resources."""
-    with_s3(task)
+    with_s3(task, config)
     task.set_retry(num_retries=3, backoff_duration="15s", backoff_factor=2.0)
     task.set_cpu_request("250m").set_memory_request("512Mi").set_memory_limit("2Gi")
     task.set_caching_options(cache)
     return task
 
 
-def on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """Ask for one GPU on the GPU node pool; kfp.local ignores this and runs on the CPU."""
-    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+def on_accelerator(task: dsl.PipelineTask, config: PipelineConfig) -> dsl.PipelineTask:
+    """The BERT step: one GPU on the GPU pool, or the CPU pool when the accelerator is none.
+
+    kfp.local ignores both and runs on this machine's CPU. The GPU step's image is swapped for
+    the CUDA build at compile time (pipelines.run.compile_pipeline).
+    """
+    if not config.gpu:
+        return cpu_step(task, cpu="2", memory="4Gi")
+    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
     task.set_cpu_request("2").set_memory_request("8Gi").set_memory_limit("16Gi")
     kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
-    kubernetes.add_toleration(task, key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
+    kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
     return task
 
 
@@ -59,30 +78,75 @@ def cpu_step(task: dsl.PipelineTask, cpu: str = "1", memory: str = "2Gi") -> dsl
     return task
 
 
-@dsl.pipeline(name="genre-training", description="Train, gate and register the genre classifier.")
-def training_pipeline(
-    data_uri: str,
-    feature_repo: str,
-    feast_dir: str,
-    registry_uri: str,
-    model_name: str = "genre-classifier",
-    source: str = "snapshot",
-    source_params_json: str = "{}",
-    max_reject_rate: float = 0.2,
-    xgboost_params_json: str = "{}",
-    bert_params_json: str = "{}",
-    gate_policy_json: str = "{}",
-    robustness_cases: int = 200,
-    drift_backend: str = "scipy",
-    reason: str = "training pipeline",
-    seed: int = 7,
-) -> Artifact:
-    """Wire the steps; the gate decides whether anything is registered.
+def build_training_pipeline(config: PipelineConfig) -> Any:
+    """The training pipeline for one compile-time configuration (accelerator, step environment)."""
 
-    Returns the gate's decision (run id, every candidate's verdict, the champion).
+    @dsl.pipeline(
+        name="genre-training", description="Train, gate and register the genre classifier."
+    )
+    def training_pipeline(
+        data_uri: str,
+        feature_repo: str,
+        feast_dir: str,
+        registry_uri: str,
+        feature_store_yaml: str = "feature_store.yaml",
+        model_name: str = "genre-classifier",
+        source: str = "snapshot",
+        source_params_json: str = "{}",
+        max_reject_rate: float = 0.2,
+        xgboost_params_json: str = "{}",
+        bert_params_json: str = "{}",
+        gate_policy_json: str = "{}",
+        robustness_cases: int = 200,
+        drift_backend: str = "scipy",
+        reason: str = "training pipeline",
+        seed: int = 7,
+    ) -> Artifact:
+        """Wire the steps; the gate decides whether anything is registered.
+
+        Returns the gate's decision (run id, every candidate's verdict, the champion).
+        """
+        return training_steps(
+            config, data_uri=data_uri, feature_repo=feature_repo, feast_dir=feast_dir,
+            registry_uri=registry_uri, feature_store_yaml=feature_store_yaml,
+            model_name=model_name, source=source, source_params_json=source_params_json,
+            max_reject_rate=max_reject_rate, xgboost_params_json=xgboost_params_json,
+            bert_params_json=bert_params_json, gate_policy_json=gate_policy_json,
+            robustness_cases=robustness_cases, drift_backend=drift_backend, reason=reason,
+            seed=seed,
+        )  # fmt: skip
+
+    return training_pipeline
+
+
+def training_steps(
+    config: PipelineConfig,
+    *,
+    data_uri: Any,
+    feature_repo: Any,
+    feast_dir: Any,
+    registry_uri: Any,
+    feature_store_yaml: Any,
+    model_name: Any,
+    source: Any,
+    source_params_json: Any,
+    max_reject_rate: Any,
+    xgboost_params_json: Any,
+    bert_params_json: Any,
+    gate_policy_json: Any,
+    robustness_cases: Any,
+    drift_backend: Any,
+    reason: Any,
+    seed: Any,
+) -> Any:
+    """The steps of the training pipeline, wired inside the caller's pipeline function.
+
+    Returns the gate's decision artifact.
     """
     raw = io_step(
-        ingest(data_uri=data_uri, source=source, params_json=source_params_json), cache=False
+        ingest(data_uri=data_uri, source=source, params_json=source_params_json),
+        config,
+        cache=False,
     )
     checked = validate(raw=raw.outputs["raw"], max_reject_rate=max_reject_rate)
     snap = io_step(
@@ -92,25 +156,18 @@ def training_pipeline(
             data_uri=data_uri,
             source=source,
             params_json=source_params_json,
-        )
-    )
-    published = io_step(
-        materialize_features(
-            data_uri=data_uri,
-            snapshot_id=snap.output,
-            feature_repo=feature_repo,
-            feast_dir=feast_dir,
         ),
-        cache=False,
+        config,
     )
-    features = io_step(
-        load_features(
-            data_uri=data_uri,
-            snapshot_id=snap.output,
-            feature_repo=feature_repo,
-            feast_dir=feast_dir,
-        )
-    ).after(published)
+    feast = {
+        "data_uri": data_uri,
+        "snapshot_id": snap.output,
+        "feature_repo": feature_repo,
+        "feature_store_yaml": feature_store_yaml,
+        "feast_dir": feast_dir,
+    }
+    published = with_feast(io_step(materialize_features(**feast), config, cache=False), config)
+    features = with_feast(io_step(load_features(**feast), config), config).after(published)
     split = split_dataset(features=features.outputs["features"], seed=seed)
     train_rows, test_rows = split.outputs["train"], split.outputs["test"]
 
@@ -134,11 +191,12 @@ def training_pipeline(
         ).set_display_name(f"evaluate-{family}")
 
     xgb = cpu_step(trained("xgboost", xgboost_params_json), cpu="2", memory="4Gi")
-    bert = on_gpu(trained("bert", bert_params_json))
+    bert = on_accelerator(trained("bert", bert_params_json), config)
     linear = cpu_step(trained("linear", "{}"))
     prior = cpu_step(trained("prior", "{}"), cpu="250m", memory="1Gi")
     production = io_step(
         evaluate_production(test=test_rows, registry_uri=registry_uri, model_name=model_name),
+        config,
         cache=False,
     )
     verdict = with_s3(
@@ -154,7 +212,8 @@ def training_pipeline(
             model_name=model_name,
             policy_json=gate_policy_json,
             reason=reason,
-        )
+        ),
+        config,
     ).set_caching_options(False)
 
     champion_family = verdict.outputs["Output"]
@@ -178,6 +237,11 @@ def training_pipeline(
                 decision=verdict.outputs["decision"],
                 reason=reason,
             ),
+            config,
             cache=False,
         )
     return verdict.outputs["decision"]
+
+
+# The local configuration (kfp.local runs, `trending pipeline run`).
+training_pipeline = build_training_pipeline(PipelineConfig())

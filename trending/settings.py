@@ -9,15 +9,40 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class BundleSigningSettings(BaseSettings):
+    """Keys of the bundle manifest signature (docs/adr/0011-safe-signed-bundles.md).
+
+    A class of its own so every bundle loader can read just these ``TRENDING_BUNDLE_*`` fields.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRENDING_", extra="ignore")
+
+    bundle_signing_key: SecretStr | None = Field(
+        None,
+        description="ed25519 private key (PEM, or base64 of its 32 bytes) that signs bundle "
+        "manifests at registration; only the registering pipeline step holds it (a Secret).",
+    )
+    bundle_signing_key_file: Path | None = Field(
+        None, description="File holding the signing key (a mounted Kubernetes Secret)."
+    )
+    bundle_public_key: str | None = Field(
+        None,
+        description="ed25519 public key (PEM, or base64 of its 32 bytes); when set, a bundle "
+        "loads only with a manifest signed by the matching private key.",
+    )
+    bundle_public_key_file: Path | None = Field(None, description="File holding the public key.")
+
+
+class Settings(BundleSigningSettings):
     """Platform configuration. Backends are chosen here, never by ``if`` scattered in the code."""
 
-    model_config = SettingsConfigDict(env_prefix="TRENDING_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="TRENDING_", extra="forbid", populate_by_name=True)
 
     profile: Literal["local", "cluster"] = Field(
         "local", description="local: everything on this machine; cluster: KFP, KServe and S3."
@@ -29,8 +54,48 @@ class Settings(BaseSettings):
         None,
         description="Model registry root: file:///abs/dir or s3://bucket/prefix. Default: <home>/registry.",
     )
+    data_uri: str | None = Field(
+        None,
+        description="Dataset snapshot store (snapshots, rejects, Feast offline rows): "
+        "file:///abs/dir or s3://bucket/prefix. Default: <home>/data.",
+    )
     model_name: str = Field("genre-classifier", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     feature_repo: Path = Field(Path("feature_repo"), description="The Feast repository folder.")
+    pipeline_feature_repo: str = Field(
+        "/app/feature_repo",
+        description="Where the component image carries feature_repo/ (cluster profile pipelines).",
+    )
+    s3_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TRENDING_S3_ENDPOINT", "AWS_ENDPOINT_URL"),
+        description="S3 endpoint URL (the chart's AWS_ENDPOINT_URL); empty: the AWS default.",
+    )
+    s3_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("TRENDING_S3_REGION", "AWS_DEFAULT_REGION"),
+        description="Region of the buckets (the chart's AWS_DEFAULT_REGION).",
+    )
+    redis_host: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TRENDING_REDIS_HOST", "REDIS_HOST"),
+        description="Host of the Feast online store's Redis (cluster profile; the chart's REDIS_HOST).",
+    )
+    redis_port: int = Field(
+        6379,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("TRENDING_REDIS_PORT", "REDIS_PORT"),
+        description="Port of that Redis (the chart's REDIS_PORT).",
+    )
+    accelerator: Literal["none", "nvidia.com/gpu"] = Field(
+        "none",
+        description="Accelerator of the BERT training step: none (CPU, e.g. kind) or nvidia.com/gpu.",
+    )
+    cuda_image_suffix: str = Field(
+        "-cuda",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="Tag suffix of the CUDA build of the component image, used by GPU steps.",
+    )
     kfp_host: str | None = Field(None, description="KFP API endpoint (cluster profile).")
     kfp_namespace: str | None = Field(None, description="KFP namespace (multi-user installs).")
     kfp_token: SecretStr | None = Field(
@@ -77,21 +142,50 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_profile(self) -> Settings:
-        if self.registry_uri is not None and not self.registry_uri.startswith(("file://", "s3://")):
-            raise ValueError(
-                f"TRENDING_REGISTRY_URI={self.registry_uri!r} must start with file:// or s3://"
-            )
+        for name in ("registry_uri", "data_uri"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("file://", "s3://")):
+                raise ValueError(
+                    f"TRENDING_{name.upper()}={value!r} must start with file:// or s3://"
+                )
+            if value is not None and value.startswith("s3://") and not urlparse(value).netloc:
+                raise ValueError(
+                    f"TRENDING_{name.upper()}={value!r} names no bucket: use s3://bucket/prefix"
+                )
         if self.profile == "cluster":
-            if not (self.registry_uri or "").startswith("s3://"):
-                raise ValueError("profile 'cluster' needs TRENDING_REGISTRY_URI=s3://bucket/prefix")
-            if not self.kfp_host:
-                raise ValueError("profile 'cluster' needs TRENDING_KFP_HOST (the KFP API endpoint)")
+            # Pods share nothing local: every store a pipeline step or service touches is remote.
+            missing = [
+                hint
+                for ok, hint in (
+                    (
+                        (self.registry_uri or "").startswith("s3://"),
+                        "TRENDING_REGISTRY_URI=s3://bucket/prefix",
+                    ),
+                    (
+                        (self.data_uri or "").startswith("s3://"),
+                        "TRENDING_DATA_URI=s3://bucket/prefix",
+                    ),
+                )
+                if not ok
+            ]
+            if missing:
+                raise ValueError(f"profile 'cluster' needs {', '.join(missing)}")
         return self
 
     @property
     def resolved_registry_uri(self) -> str:
         """The registry URI, defaulting to a folder under ``home`` in the local profile."""
         return self.registry_uri or (self.home.resolve() / "registry").as_uri()
+
+    @property
+    def resolved_data_uri(self) -> str:
+        """The snapshot store URI, defaulting to ``<home>/data`` in the local profile."""
+        return self.data_uri or self.data_dir.resolve().as_uri()
+
+    @property
+    def feature_store_yaml(self) -> str:
+        """The Feast environment file in feature_repo/ for this profile."""
+        return "feature_store.cluster.yaml" if self.profile == "cluster" else "feature_store.yaml"
 
     @property
     def data_dir(self) -> Path:

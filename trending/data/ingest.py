@@ -17,7 +17,7 @@ import pandas as pd
 from trending.data.schema import ValidationReport, distribution_warnings, validate_titles
 from trending.data.snapshots import SnapshotManifest, SnapshotStore
 from trending.data.sources.base import ProgressCallback, SourceBatch, TitleSource, no_progress
-from trending.features.store import TitleFeatureStore
+from trending.features.store import TitleFeatureStore, open_feature_store
 from trending.genres import GenreVocabulary
 from trending.registry.objectstore import open_store
 from trending.settings import Settings
@@ -41,8 +41,8 @@ class IngestResult:
 
 
 def data_store_uri(settings: Settings) -> str:
-    """Where snapshots live: ``<home>/data`` locally."""
-    return settings.data_dir.resolve().as_uri()
+    """Where snapshots live: TRENDING_DATA_URI (s3:// in the cluster), else ``<home>/data``."""
+    return settings.resolved_data_uri
 
 
 def snapshot_store(settings: Settings) -> SnapshotStore:
@@ -184,8 +184,18 @@ def ingest_source(
 
 
 def feature_store(settings: Settings) -> TitleFeatureStore:
-    """The environment's Feast store."""
-    return TitleFeatureStore(Path(settings.feature_repo), settings.feature_store_dir)
+    """The environment's Feast store.
+
+    Locally, everything lives in ``<home>/feast``; in the cluster profile the registry is on S3,
+    the online store is Redis and the offline rows are kept next to the snapshots.
+    """
+    local = settings.profile == "local"
+    return open_feature_store(
+        Path(settings.feature_repo),
+        settings.feature_store_yaml,
+        settings.feature_store_dir if local else None,
+        data_store_uri(settings),
+    )
 
 
 def publish_features(settings: Settings, snapshot_id: str) -> int:
