@@ -16,7 +16,15 @@ def test_manifest_records_what_serving_and_audit_need(trained_bundle):
     assert manifest.model_family == "xgboost"
     assert len(manifest.genres) == len(manifest.thresholds) == 19
     assert manifest.data_snapshot_id == "snap-test"
-    assert set(manifest.files) == {"model/stack.joblib", "model/booster.json"}
+    assert manifest.format_version == 2
+    assert set(manifest.files) == {
+        "model/tfidf.json",
+        "model/tfidf.npz",
+        "model/logistic.json",
+        "model/logistic.npz",
+        "model/columns.npz",
+        "model/booster.json",
+    }
     assert 0.0 <= manifest.metrics["validation"]["micro_f1"] <= 1.0
 
 
@@ -50,8 +58,8 @@ def test_corrupt_file_is_refused(trained_bundle, tmp_path):
 def test_missing_file_and_bad_manifest_are_refused(trained_bundle, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(trained_bundle, copy)
-    (copy / "model" / "stack.joblib").unlink()
-    with pytest.raises(BundleError, match=r"stack\.joblib is missing"):
+    (copy / "model" / "logistic.npz").unlink()
+    with pytest.raises(BundleError, match=r"logistic\.npz is missing"):
         verify_bundle(copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["thresholds"] = manifest["thresholds"][:-1]

@@ -21,7 +21,7 @@ from sklearn.model_selection import KFold, train_test_split
 
 from trending.features.featurize import texts_of
 from trending.genres import GenreVocabulary
-from trending.modelling.bundle import BundleManifest, write_manifest
+from trending.modelling.bundle import UNSIGNED_OK, BundleManifest, verify_bundle, write_manifest
 from trending.modelling.evaluation import (
     EvaluationReport,
     apply_thresholds,
@@ -30,7 +30,7 @@ from trending.modelling.evaluation import (
     tune_thresholds,
     write_plots,
 )
-from trending.modelling.families.base import GenreModel, model_family
+from trending.modelling.families.base import GenreModel, load_model, model_family
 
 MIN_TRAINING_ROWS = 20
 CHALLENGER_FAMILIES = ("xgboost", "bert")
@@ -218,11 +218,21 @@ def _labelled_rows(frame: pd.DataFrame, min_rows: int = 1, purpose: str = "test"
     return labelled
 
 
-def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
-    """Score a bundle on held-out rows and record the test metrics in its manifest."""
+def candidate_predictor(bundle_dir: Path) -> Any:
+    """A ``GenrePredictor`` for a bundle this pipeline trained and has not registered yet.
+
+    Verified as every bundle is (format, no pickle, checksums), but no signature is asked for
+    even where a public key is configured: the register step signs the bundle it registers.
+    """
     from trending.modelling.families.predictor import GenrePredictor
 
-    predictor = GenrePredictor.from_bundle(bundle_dir)
+    manifest = verify_bundle(bundle_dir, trust=UNSIGNED_OK)
+    return GenrePredictor(manifest, load_model(bundle_dir, manifest.model_family))
+
+
+def evaluate_bundle(bundle_dir: Path, test: pd.DataFrame) -> BundleManifest:
+    """Score a bundle on held-out rows and record the test metrics in its manifest."""
+    predictor = candidate_predictor(bundle_dir)
     labelled = with_text_columns(_labelled_rows(test))
     metrics = {**predictor.manifest.metrics, "test": score_predictor_on(predictor, labelled)}
     return write_manifest(
@@ -254,10 +264,9 @@ def evaluate_candidate(
     Returns:
         The report (also written to ``out_dir/report.json`` when ``out_dir`` is given).
     """
-    from trending.modelling.families.predictor import GenrePredictor
     from trending.modelling.robustness import run_robustness
 
-    predictor = GenrePredictor.from_bundle(bundle_dir)
+    predictor = candidate_predictor(bundle_dir)
     manifest = predictor.manifest
     labelled = with_text_columns(_labelled_rows(test))
     vocabulary = GenreVocabulary(manifest.genres)

@@ -58,5 +58,21 @@ def model_family(name: str) -> type[GenreModel]:
 
 
 def load_model(bundle_dir: Path, family: str) -> GenreModel:
-    """Load the model files of a bundle."""
+    """Load the model files of a bundle (verify it first: ``trending.modelling.bundle``).
+
+    The manifest is read first, so a bundle of an older, pickled format is refused before any
+    model file is touched; the families read only JSON, plain arrays, XGBoost JSON and
+    safetensors, never a pickle.
+
+    Raises:
+        BundleError: No manifest, an older format, or a manifest of another family.
+    """
+    from trending.modelling.bundle import BundleError, read_manifest
+
+    manifest = read_manifest(Path(bundle_dir))
+    if manifest.model_family != family:
+        raise BundleError(
+            f"{bundle_dir} holds a {manifest.model_family} model, not {family}: load it as "
+            f"{manifest.model_family}"
+        )
     return model_family(family).load(Path(bundle_dir) / "model")

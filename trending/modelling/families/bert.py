@@ -37,6 +37,7 @@ import torch
 
 from trending.modelling.evaluation import apply_thresholds, classification_metrics, tune_thresholds
 from trending.modelling.families.linear import LinearGenreModel, check_params
+from trending.modelling.families.storage import missing_model_file
 from trending.modelling.families.tfidf import OneVsRestLogistic
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -63,6 +64,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 _MIN_ROWS_FOR_VALIDATION = 10
 _SETTINGS_FILE = "genre_bert.json"
 _HEAD_FILE = "genre_head.safetensors"
+# The encoder in a bundle: safetensors only (one file, or shards with an index).
+_ENCODER_FILES = ("model.safetensors", "model.safetensors.index.json")
 _TFIDF_FOLDER = "tfidf"
 _BLEND_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 _BATCHES_PER_LENGTH_GROUP = 50
@@ -167,14 +170,21 @@ class BertGenreModel:
             return torch.device(wanted)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    def _load_pretrained(self, path: str | Path) -> Any:
-        """Tokenizer (kept) and encoder (returned) from a local folder or cached hub id."""
+    def _load_pretrained(self, path: str | Path, *, from_bundle: bool = False) -> Any:
+        """Tokenizer (kept) and encoder (returned) from a local folder or cached hub id.
+
+        Never runs code from the folder (``trust_remote_code=False``); a bundle's encoder is read
+        only from safetensors, never from a pickled ``pytorch_model.bin``.
+        """
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
 
+        options: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            return AutoModel.from_pretrained(str(path), local_files_only=True)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), **options)
+            if from_bundle:
+                options["use_safetensors"] = True
+            return AutoModel.from_pretrained(str(path), **options)
         except (OSError, ValueError) as exc:  # ValueError: not a folder and not a hub id
             raise FileNotFoundError(
                 f"cannot load a BERT model from {path!s} without the network: give params "
@@ -420,8 +430,10 @@ class BertGenreModel:
                 f"{directory} has no {_HEAD_FILE}: the bundle was written by an older BERT "
                 "family (stock [CLS] classification head); retrain it with this version"
             )
+        if not any((directory / name).is_file() for name in _ENCODER_FILES):
+            raise missing_model_file(directory / _ENCODER_FILES[0])
         model = cls()
-        encoder = model._load_pretrained(directory)
+        encoder = model._load_pretrained(directory, from_bundle=True)
         head = load_file(str(directory / _HEAD_FILE))
         model.model = MeanPooledClassifier(encoder, head["weight"].shape[0])
         model.model.head.load_state_dict(head)

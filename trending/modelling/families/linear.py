@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from trending.modelling.families.tfidf import OneVsRestLogistic, TextTfidf
@@ -51,19 +50,18 @@ class LinearGenreModel:
         return self.scorer.predict_proba(self.featurizer.transform(list(texts)))
 
     def save(self, directory: Path) -> dict[str, Any]:
-        """Save featurizer and scorer with joblib."""
+        """Save featurizer and scorer as JSON plus arrays (``tfidf.*``, ``logistic.*``)."""
         if self.featurizer is None or self.scorer is None:
             raise RuntimeError("the model is not trained: nothing to save")
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(
-            {"featurizer": self.featurizer, "scorer": self.scorer}, directory / "linear.joblib"
-        )
+        self.featurizer.save(directory)
+        self.scorer.save(directory)
         return self.featurizer.config()
 
     @classmethod
     def load(cls, directory: Path) -> LinearGenreModel:
-        """Load a model written by ``save``."""
+        """Load a model written by ``save`` (no pickle is read)."""
         model = cls()
-        parts = joblib.load(directory / "linear.joblib")
-        model.featurizer, model.scorer = parts["featurizer"], parts["scorer"]
+        model.featurizer = TextTfidf.load(directory)
+        model.scorer = OneVsRestLogistic.load(directory)
         return model

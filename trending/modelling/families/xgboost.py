@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_selection import chi2
@@ -24,6 +23,7 @@ from sklearn.model_selection import KFold
 from xgboost import XGBClassifier
 
 from trending.modelling.families.linear import check_params
+from trending.modelling.families.storage import missing_model_file, read_arrays, write_arrays
 from trending.modelling.families.tfidf import OneVsRestLogistic, TextTfidf
 from trending.modelling.families.trees import TreeWalker
 
@@ -47,6 +47,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "n_jobs": 1,
     "seed": 7,
 }
+COLUMNS_FILE = "columns.npz"  # the chi2-selected n-gram columns
+BOOSTER_FILE = "booster.json"  # XGBoost's own JSON model format
 # Rows held out of the booster for early stopping; their scores also tune the thresholds.
 _EARLY_STOPPING_SHARE = 0.2
 _MIN_ROWS_FOR_EARLY_STOPPING = 50
@@ -179,15 +181,15 @@ class XGBoostGenreModel:
         return None if best is None else int(best) + 1
 
     def save(self, directory: Path) -> dict[str, Any]:
-        """Save featurizer, scorer and columns (joblib) and the booster (XGBoost JSON)."""
-        if self.featurizer is None or self.booster is None:
+        """Save featurizer, scorer and columns (JSON plus arrays) and the booster (XGBoost JSON)."""
+        if self.featurizer is None or self.scorer is None or self.booster is None:
             raise RuntimeError("the model is not trained: nothing to save")
+        assert self.columns is not None
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(
-            {"featurizer": self.featurizer, "scorer": self.scorer, "columns": self.columns},
-            directory / "stack.joblib",
-        )
-        self.booster.save_model(directory / "booster.json")
+        self.featurizer.save(directory)
+        self.scorer.save(directory)
+        write_arrays(directory / COLUMNS_FILE, columns=self.columns.astype(np.int64))
+        self.booster.save_model(directory / BOOSTER_FILE)
         return {
             **self.featurizer.config(),
             "stacked_scores": True,
@@ -197,18 +199,21 @@ class XGBoostGenreModel:
 
     @classmethod
     def load(cls, directory: Path) -> XGBoostGenreModel:
-        """Load a model written by ``save``."""
+        """Load a model written by ``save`` (no pickle is read)."""
         model = cls()
-        parts = joblib.load(directory / "stack.joblib")
-        model.featurizer, model.scorer, model.columns = (
-            parts["featurizer"],
-            parts["scorer"],
-            parts["columns"],
-        )
+        model.featurizer = TextTfidf.load(directory)
+        model.scorer = OneVsRestLogistic.load(directory)
+        model.columns = read_arrays(directory / COLUMNS_FILE, ("columns",))["columns"]
+        if model.columns.dtype.kind not in "iu":
+            raise ValueError(
+                f"{directory / COLUMNS_FILE} holds {model.columns.dtype}, not integers"
+            )
+        if not (directory / BOOSTER_FILE).is_file():
+            raise missing_model_file(directory / BOOSTER_FILE)
         # One thread: serving predicts a few rows at a time, where a thread pool costs more
         # than it saves (measured: benchmarks/results/serving.json).
         model.booster = XGBClassifier(n_jobs=1)
-        model.booster.load_model(directory / "booster.json")
+        model.booster.load_model(directory / BOOSTER_FILE)
         rounds = model.trees_used or model.booster.get_booster().num_boosted_rounds()
         model._walker = TreeWalker.compile(model.booster.get_booster(), rounds)
         return model
