@@ -16,7 +16,18 @@ The metric names and labels are a contract; change them only together with
 - ``trending_errors_total{model,version,kind}``: failed requests by kind.
 - ``trending_payload_log_dropped_total{model,version}``: payload-log events not delivered.
 
-Nothing registers at import: build one ``ServingMetrics`` per process (in ``main``).
+The local router (``serving.router``) exports the first four per version that answered, plus:
+
+- ``trending_feedback_jaccard{model,version}``: agreement of predictions with labelled feedback.
+- ``trending_shadow_agreement{model,version}``: genre-set agreement of the shadow with stable.
+- ``trending_shadow_score_delta{model,version}``: mean absolute score difference shadow vs stable.
+- ``trending_shadow_comparisons_total{model,version,result}``: shadow comparisons by result.
+- ``trending_router_refused_total{endpoint,reason}``: evidence posts not acted on
+  (``unauthenticated``, ``invalid``, ``unknown_title``, ``duplicate``).
+
+Every family (name, help, labels, buckets) is declared once, below, as a :class:`MetricFamily`;
+the model server and the router build their metrics from these declarations. Nothing registers at
+import: build one ``ServingMetrics`` per process (in ``main``).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import prometheus_client.metrics
@@ -35,6 +47,103 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.012, 0.025, 0.05, 0.1, 0.25, 0.
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 INSTANCE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CHAR_BUCKETS = (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600)
+SCORE_DELTA_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+_VERSION = ("model", "version")
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """One metric family as exported: name, help text, label names and (histograms) buckets."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] | None = None
+
+    def counter(self, registry: CollectorRegistry) -> Counter:
+        """A ``Counter`` of this family, registered in ``registry``."""
+        return Counter(self.name, self.documentation, self.labels, registry=registry)
+
+    def histogram(self, registry: CollectorRegistry) -> Histogram:
+        """A ``Histogram`` of this family with its buckets, registered in ``registry``."""
+        if self.buckets is None:
+            raise ValueError(f"{self.name} is declared without buckets: it is not a histogram")
+        return Histogram(
+            self.name, self.documentation, self.labels, buckets=self.buckets, registry=registry
+        )
+
+
+REQUESTS = MetricFamily(
+    "trending_requests_total",
+    "Inference requests by the version that answered, protocol and HTTP status code.",
+    (*_VERSION, "protocol", "code"),
+)
+REQUEST_DURATION = MetricFamily(
+    "trending_request_duration_seconds",
+    "Inference request latency (model server: in the server; router: the upstream round trip).",
+    _VERSION,
+    LATENCY_BUCKETS,
+)
+PREDICTIONS = MetricFamily(
+    "trending_predictions_total", "Genres predicted above their threshold.", (*_VERSION, "genre")
+)
+PREDICTION_SCORE = MetricFamily(
+    "trending_prediction_score", "Predicted score per genre.", (*_VERSION, "genre"), SCORE_BUCKETS
+)
+INSTANCES_PER_REQUEST = MetricFamily(
+    "trending_instances_per_request",
+    "Instances (titles) per inference request.",
+    _VERSION,
+    INSTANCE_BUCKETS,
+)
+MODEL_BATCH_SIZE = MetricFamily(
+    "trending_model_batch_size",
+    "Titles per model call (after dynamic batching).",
+    _VERSION,
+    INSTANCE_BUCKETS,
+)
+INPUT_CHARS = MetricFamily(
+    "trending_input_chars",
+    "Characters of model input text per instance.",
+    _VERSION,
+    CHAR_BUCKETS,
+)
+ERRORS = MetricFamily(
+    "trending_errors_total", "Failed inference requests by kind.", (*_VERSION, "kind")
+)
+PAYLOAD_LOG_DROPPED = MetricFamily(
+    "trending_payload_log_dropped_total",
+    "Payload-log events dropped (queue full or sink unreachable).",
+    _VERSION,
+)
+FEEDBACK_JACCARD = MetricFamily(
+    "trending_feedback_jaccard",
+    "Agreement (Jaccard) of predictions with labelled feedback.",
+    _VERSION,
+    SCORE_BUCKETS,
+)
+SHADOW_AGREEMENT = MetricFamily(
+    "trending_shadow_agreement",
+    "Genre-set agreement (Jaccard) of the shadow with stable on the same input.",
+    _VERSION,
+    SCORE_BUCKETS,
+)
+SHADOW_SCORE_DELTA = MetricFamily(
+    "trending_shadow_score_delta",
+    "Mean absolute score difference of the shadow vs stable on the same input.",
+    _VERSION,
+    SCORE_DELTA_BUCKETS,
+)
+SHADOW_COMPARISONS = MetricFamily(
+    "trending_shadow_comparisons_total",
+    "Shadow comparisons by result (agree, differ, incomparable, error).",
+    (*_VERSION, "result"),
+)
+ROUTER_REFUSED = MetricFamily(
+    "trending_router_refused_total",
+    "Evidence posts (feedback, shadow events) the router did not act on, by endpoint and reason.",
+    ("endpoint", "reason"),
+)
 
 
 class ServingMetrics:
@@ -56,67 +165,18 @@ class ServingMetrics:
         registry: CollectorRegistry = REGISTRY,
     ) -> None:
         self.model, self.version, self.genres = model, version, list(genres)
-        labels = ("model", "version")
-        self.requests = Counter(
-            "trending_requests_total",
-            "Inference requests by protocol and HTTP status code.",
-            (*labels, "protocol", "code"),
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "trending_request_duration_seconds",
-            "Inference request latency in the server.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.predictions = Counter(
-            "trending_predictions_total",
-            "Genres predicted above their threshold.",
-            (*labels, "genre"),
-            registry=registry,
-        )
-        self.scores = GenreScoreHistogram(
-            "trending_prediction_score",
-            "Predicted score per genre.",
-            {"model": model, "version": version},
-            self.genres,
-            SCORE_BUCKETS,
+        self.requests = REQUESTS.counter(registry)
+        self.duration = REQUEST_DURATION.histogram(registry)
+        self.predictions = PREDICTIONS.counter(registry)
+        self.scores = GenreScoreHistogram.of(
+            PREDICTION_SCORE, {"model": model, "version": version}, self.genres
         )
         registry.register(self.scores)
-        self.instances = Histogram(
-            "trending_instances_per_request",
-            "Instances (titles) per inference request.",
-            labels,
-            buckets=INSTANCE_BUCKETS,
-            registry=registry,
-        )
-        self.model_batch = Histogram(
-            "trending_model_batch_size",
-            "Titles per model call (after dynamic batching).",
-            labels,
-            buckets=INSTANCE_BUCKETS,
-            registry=registry,
-        )
-        self.input_chars = Histogram(
-            "trending_input_chars",
-            "Characters of model input text per instance.",
-            labels,
-            buckets=CHAR_BUCKETS,
-            registry=registry,
-        )
-        self.errors = Counter(
-            "trending_errors_total",
-            "Failed inference requests by kind.",
-            (*labels, "kind"),
-            registry=registry,
-        )
-        self.payload_log_dropped = Counter(
-            "trending_payload_log_dropped_total",
-            "Payload-log events dropped (queue full or sink unreachable).",
-            labels,
-            registry=registry,
-        )
+        self.instances = INSTANCES_PER_REQUEST.histogram(registry)
+        self.model_batch = MODEL_BATCH_SIZE.histogram(registry)
+        self.input_chars = INPUT_CHARS.histogram(registry)
+        self.errors = ERRORS.counter(registry)
+        self.payload_log_dropped = PAYLOAD_LOG_DROPPED.counter(registry)
         # Children bound once: a labels() lookup per observation costs more than the observation.
         self._duration = self.duration.labels(model, version)
         self._instances = self.instances.labels(model, version)
@@ -198,6 +258,18 @@ class GenreScoreHistogram:
         self._sums = np.zeros(len(genres), dtype=np.float64)
         self._lock = threading.Lock()
         self._created = time.time()
+
+    @classmethod
+    def of(
+        cls, family: MetricFamily, labels: dict[str, str], genres: Sequence[str]
+    ) -> GenreScoreHistogram:
+        """The histogram of a declared family (its name, help and buckets) for one version."""
+        if family.buckets is None or family.labels != (*labels, "genre"):
+            raise ValueError(
+                f"{family.name} must be a histogram labelled {(*labels, 'genre')}, "
+                f"declared with {family.labels}"
+            )
+        return cls(family.name, family.documentation, labels, genres, family.buckets)
 
     def observe(self, scores: np.ndarray) -> None:
         """Count each score of a (titles, genres) matrix in its genre's histogram."""
