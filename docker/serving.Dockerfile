@@ -12,10 +12,25 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies before source, so a code change does not reinstall torch (+cpu, PyTorch CPU index).
+# The lock first: this layer is rebuilt only when the dependencies change, not the source.
+# torch is pinned as a +cpu build (PyTorch CPU index). TORCH_VARIANT selects the torch build:
+# `cpu` (default) installs the lock as is; a CUDA build such as `cu128` (skaffold -p gpu) installs
+# the lock without torch, then the same torch version's CUDA build from its PyTorch index with the
+# CUDA libraries (nvidia-*) its metadata pins.
+ARG TORCH_VARIANT=cpu
 COPY requirements.lock ./
-RUN pip install --no-deps --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.lock
+RUN if [ "$TORCH_VARIANT" = cpu ]; then \
+      pip install --no-deps --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.lock; \
+    else \
+      torch_version="$(sed -n 's/^torch==\([^+]*\)+cpu$/\1/p' requirements.lock)" \
+      && test -n "$torch_version" \
+      && grep -v '^torch==' requirements.lock > /tmp/requirements-without-torch.lock \
+      && pip install --no-deps -r /tmp/requirements-without-torch.lock \
+      && pip install --index-url "https://download.pytorch.org/whl/$TORCH_VARIANT" \
+           "torch==$torch_version+$TORCH_VARIANT"; \
+    fi
 COPY pyproject.toml README.md ./
+COPY cli ./cli
 COPY trending ./trending
 COPY serving ./serving
 COPY components ./components
