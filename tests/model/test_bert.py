@@ -6,6 +6,7 @@ Uses the packaged all-MiniLM-L6-v2 weights (no network).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,8 @@ def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
         manifest.files
     )
     assert manifest.featurizer["max_length"] == 32
+    # Nothing pickled: safetensors, JSON, the tokenizer's text files, numpy arrays.
+    assert {Path(f).suffix for f in manifest.files} <= {".safetensors", ".json", ".txt", ".npz"}
 
     predictor = GenrePredictor.from_bundle(tmp_path / "bert")
     [prediction] = predictor.predict_titles([("A haunted house and a demon.", [])])
