@@ -417,9 +417,9 @@ def test_schema_rejects_bad_values_with_a_clear_message(values: Obj, message: st
             {
                 "credentials": {"generate": True},
                 "featureStore": {"redis": {"enabled": True}},
-                "inferenceService": {"canary": {"enabled": True, "registryAlias": "production"}},
+                "inferenceService": {"canary": {"enabled": True, "version": 1}},
             },
-            "the canary must serve another alias",
+            "the canary must serve another registry version",
         ),
         (
             {
@@ -591,38 +591,46 @@ def test_production_pins_every_project_image_by_digest(scenarios: dict[str, list
 # ---------------------------------------------------------------- InferenceService
 
 
-def test_standard_mode_canary_is_a_second_predictor_on_the_canary_alias(
+def _served_version(predictor: Obj) -> str:
+    """The registry ref a rendered predictor serves, as python -m serving.predictor parses it."""
+    from serving.predictor.__main__ import parse
+
+    args = [str(a) for a in predictor["containers"][0]["args"]]
+    assert args[:3] == ["python", "-m", "serving.predictor"]
+    return parse(args[3:], {})[1].ref
+
+
+def test_standard_mode_canary_is_a_second_predictor_on_a_pinned_version(
     scenarios: dict[str, list[Obj]],
 ) -> None:
     isvc = one(scenarios["kind"], "InferenceService", "genre-classifier")
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     stable, canaries = isvc["spec"]["predictor"], isvc["spec"]["canary"]
     assert len(canaries) == 1 and canaries[0]["trafficPercent"] == 10
-    assert "--alias" in stable["containers"][0]["args"]
-    alias = {
-        "stable": stable["containers"][0]["args"][
-            stable["containers"][0]["args"].index("--alias") + 1
-        ],
-        "canary": canaries[0]["predictor"]["containers"][0]["args"][-1],
+    served = {
+        "stable": _served_version(stable),
+        "canary": _served_version(canaries[0]["predictor"]),
     }
-    assert alias == {"stable": "production", "canary": "canary"}
+    assert served == {
+        "stable": "1",
+        "canary": "2",
+    }  # values.yaml: predictor.version, canary.version
+    assert canaries[0]["predictor"]["name"] == "v2"  # as `trending deploy` names it
     assert canaries[0]["predictor"]["labels"]["trending.dev/track"] == "canary"
     assert (
         stable["logger"]["url"] == "http://trending-drift-detector.trending.svc.cluster.local:8080/"
     )
-    assert (
-        "--predictor_host" not in isvc["spec"]["transformer"]["containers"][0]["args"]
-    )  # KServe injects it
 
 
 def test_knative_mode_canary_uses_canary_traffic_percent() -> None:
     values = load_values(CHART / "ci" / "kind-values.yaml")
     values["inferenceService"]["deploymentMode"] = "Knative"
+    values["inferenceService"]["canary"]["version"] = 5
     isvc = one(render(values), "InferenceService", "genre-classifier")
     predictor = isvc["spec"]["predictor"]
     assert "canary" not in isvc["spec"]
     assert predictor["canaryTrafficPercent"] == 10
-    assert predictor["containers"][0]["args"][-1] == "canary"
+    assert _served_version(predictor) == "5"  # the latest revision serves the canary version
     assert [p["containerPort"] for p in predictor["containers"][0]["ports"]] == [
         8080
     ]  # Knative: one port
@@ -822,7 +830,7 @@ def test_notes_describe_what_was_installed(scenarios: dict[str, list[Obj]]) -> N
     notes = render_files(load_values(CHART / "ci" / "kind-values.yaml"))[
         "trending/templates/NOTES.txt"
     ]
-    assert 'The canary serves alias "canary" with 10% of the traffic.' in notes
+    assert "The canary serves version 2 with 10% of the traffic." in notes
     assert "on the in-chart MinIO (dev only)" in notes
     assert "predictor on GPU nodes" in notes
     minimal = render_files(load_values(CHART / "ci" / "minimal-values.yaml"))[

@@ -129,7 +129,6 @@ TRENDING_MODEL_NAME: {{ .Values.platform.modelName | quote }}
 TRENDING_REGISTRY_URI: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.registryPrefix | quote }}
 TRENDING_KFP_HOST: {{ .Values.platform.kfpHost | quote }}
 TRENDING_COMPONENT_IMAGE: {{ include "trending.image" (list . .Values.images.component) | quote }}
-TRENDING_LOG_LEVEL: {{ .Values.platform.logLevel | quote }}
 AWS_DEFAULT_REGION: {{ .Values.s3.region | quote }}
 {{- with include "trending.s3Endpoint" . }}
 AWS_ENDPOINT_URL: {{ . | quote }}
@@ -231,8 +230,8 @@ readinessProbe:
 {{- if and .Values.inferenceService.enabled .Values.inferenceService.logger.enabled (not .Values.driftDetector.enabled) }}
 {{- fail "inferenceService.logger.enabled sends request events to the drift detector: set driftDetector.enabled=true or inferenceService.logger.enabled=false" }}
 {{- end }}
-{{- if and .Values.inferenceService.canary.enabled (eq .Values.inferenceService.canary.registryAlias .Values.inferenceService.predictor.registryAlias) }}
-{{- fail (printf "inferenceService.canary.registryAlias and inferenceService.predictor.registryAlias are both %q: the canary must serve another alias (e.g. canary)" .Values.inferenceService.canary.registryAlias) }}
+{{- if and .Values.inferenceService.canary.enabled (eq (int .Values.inferenceService.canary.version) (int .Values.inferenceService.predictor.version)) }}
+{{- fail (printf "inferenceService.canary.version and inferenceService.predictor.version are both %v: the canary must serve another registry version" .Values.inferenceService.canary.version) }}
 {{- end }}
 {{- if and .Values.minio.enabled .Values.s3.endpoint }}
 {{- fail "minio.enabled and s3.endpoint are both set: use the in-chart MinIO (leave s3.endpoint empty) or an existing S3 (minio.enabled=false)" }}

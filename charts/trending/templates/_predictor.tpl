@@ -1,6 +1,6 @@
 {{/*
-Predictor spec (python -m serving.predictor) serving one registry alias.
-Call with a dict: root: $, alias: registry alias, track: stable | canary.
+Predictor spec (python -m serving.predictor) serving one pinned registry version (ADR 0009: never
+an alias). Call with a dict: root: $, version: registry version, track: stable | canary.
 */}}
 {{- define "trending.predictorSpec" -}}
 {{- $root := .root }}
@@ -45,8 +45,8 @@ containers:
       - {{ $root.Values.platform.modelName | quote }}
       - --registry_uri
       - {{ printf "s3://%s/%s" $root.Values.s3.bucket $root.Values.platform.registryPrefix | quote }}
-      - --alias
-      - {{ .alias | quote }}
+      - --ref
+      - {{ .version | quote }}
     ports:
       - name: http1
         containerPort: 8080
@@ -57,8 +57,6 @@ containers:
         protocol: TCP
       {{- end }}
     {{- include "trending.env" $root | nindent 4 }}
-      - name: TRENDING_REGISTRY_ALIAS
-        value: {{ .alias | quote }}
     {{- include "trending.kserveProbes" $root | nindent 4 }}
     resources:
       {{- toYaml $resources | nindent 6 }}
