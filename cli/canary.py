@@ -16,7 +16,14 @@ from cli.common import console, failures_as_messages, load_settings
 from serving.router.split import Upstream, read_split, write_split
 from trending.registry import Registry, RegistryError
 from trending.rollout.canary import CanaryPolicyError, load_policy
-from trending.rollout.deploy import DeployError, DeploySpec, render_inference_service, to_yaml
+from trending.rollout.deploy import (
+    DeployError,
+    inference_service_from_manifest,
+    mode_annotation,
+    resolve_mode,
+    to_yaml,
+    with_canary,
+)
 from trending.settings import Settings
 
 canary_app = typer.Typer(
@@ -34,69 +41,78 @@ def _registry(settings: Settings) -> Registry:
 
 
 def deploy(
-    version: Annotated[int, typer.Argument(help="Registry version to deploy.")],
+    version: Annotated[str, typer.Argument(help="Registry version (or alias) to roll out.")],
     canary: Annotated[
-        int | None, typer.Option(help="Deploy VERSION as a canary with this % of traffic.")
-    ] = None,
+        int, typer.Option(help="The canary's share of the traffic, in percent.", min=0, max=100)
+    ],
     mode: Annotated[
         str | None,
-        typer.Option(help="serverless|knative|standard|rawdeployment (default: detect)."),
+        typer.Option(
+            help="serverless|knative|standard|rawdeployment when the object has no "
+            "deploymentMode annotation (the chart always sets it)."
+        ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the YAML, apply nothing.")
+        bool, typer.Option("--dry-run", help="Print the changed InferenceService, apply nothing.")
     ] = False,
-    gpu: Annotated[
-        bool | None, typer.Option("--gpu/--no-gpu", help="Default: GPU for bert, CPU for xgboost.")
+    from_manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --dry-run: start from this rendered manifest "
+            "(helm template ... > isvc.yaml) instead of the live object."
+        ),
     ] = None,
     name: Annotated[str, typer.Option(help="InferenceService name.")] = "genre-classifier",
     namespace: Annotated[str, typer.Option()] = "default",
-    image: Annotated[
-        str, typer.Option(help="Serving image.")
-    ] = "ghcr.io/trending-now/trending-serving:0.1.0",
 ) -> None:
-    """Render the InferenceService for VERSION (stable, or canary of production) and apply it."""
+    """Roll out VERSION as the canary on the InferenceService the chart rendered.
+
+    Only the canary changes: Standard mode gets a spec.canary entry (a copy of the stable
+    predictor pinned to VERSION), Knative a new revision pinned to VERSION with
+    canaryTrafficPercent. The chart renders everything else; the canary controller takes the
+    rollout from here (it steps, promotes or rolls back).
+    """
     settings = load_settings()
     with failures_as_messages(*_ERRORS):
+        if from_manifest is not None and not dry_run:
+            raise DeployError(
+                "--from-manifest only works with --dry-run; without it the live InferenceService "
+                "is changed"
+            )
         registry = _registry(settings)
         record = registry.show(registry.resolve(version))
-        family = "bert" if (record.model_family or "").startswith("bert") else "xgboost"
-        api = None
-        if not dry_run:
-            from serving.canary.kube import KubeInferenceServiceApi
-
-            api = KubeInferenceServiceApi()
-            resolved = api.detect_mode(name, namespace, mode)
-        else:
-            from trending.rollout.deploy import normalise_mode
-
-            resolved = normalise_mode(mode) if mode else "standard"
-        stable = record.version
-        canary_version = None
-        if canary is not None:
-            stable = registry.resolve("production")
-            canary_version = record.version
-        spec = DeploySpec(
-            name=name, namespace=namespace, model_name=settings.model_name,
-            registry_uri=settings.resolved_registry_uri, image=image, family=family,
-            mode=resolved, stable_version=stable, canary_version=canary_version,
-            canary_percent=canary or 0, gpu=gpu,
-        )  # fmt: skip
-        isvc = render_inference_service(spec)
-        if dry_run:
-            typer.echo(to_yaml([isvc]))
+        if from_manifest is not None:
+            try:
+                text = from_manifest.read_text()
+            except OSError as exc:
+                raise DeployError(f"cannot read {from_manifest}: {exc.strerror}") from None
+            live = inference_service_from_manifest(text, name)
+            resolved = resolve_mode(annotation=mode_annotation(live), configured=mode)
+            typer.echo(to_yaml([with_canary(live, resolved, record.version, canary)]), nl=False)
             return
-        if canary_version is not None and resolved == "knative" and not api.exists(name, namespace):
+        from serving.canary.actuators import KServeActuator
+        from serving.canary.kube import KubeInferenceServiceApi, KubeUnavailableError
+
+        try:
+            api = KubeInferenceServiceApi()
+            live = api.get(name, namespace)
+            resolved = api.detect_mode(live, mode)
+        except KubeUnavailableError as exc:
+            raise DeployError(str(exc)) from None
+        changed = with_canary(live, resolved, record.version, canary)
+        if dry_run:
+            typer.echo(to_yaml([changed]), nl=False)
+            return
+        # The alias first: a controller that sees the canary in the object but no alias would
+        # remove it; one that sees the alias first rolls the canary out itself.
+        registry.set_canary(record.version, actor=ACTOR, reason=f"deployed with {canary}% traffic")
+        try:
+            KServeActuator(api, name, namespace, resolved).start_canary(record.version, canary)
+        except KubeUnavailableError as exc:
             raise DeployError(
-                f"Knative canaries split traffic with the previous revision; deploy the stable "
-                f"version {stable} first (`trending deploy {stable}`), then the canary"
-            )
-        api.apply(isvc)
-        if canary_version is not None:
-            registry.set_canary(
-                canary_version, actor=ACTOR, reason=f"deployed with {canary}% traffic"
-            )
-        console.print(f"applied {name} ({resolved}): stable v{stable}"
-                      + (f", canary v{canary_version} at {canary}%" if canary_version else ""))  # fmt: skip
+                f"{exc}; the canary alias is set, the controller will roll it out"
+            ) from None
+        console.print(f"{name} ({resolved}): canary v{record.version} at {canary}%")
 
 
 @canary_app.command("status")

@@ -1,17 +1,29 @@
-"""KServe InferenceServices as plain dicts: render, move canary traffic, promote, roll back.
+"""Canary changes to the InferenceService the chart rendered: plain dicts in, plain dicts out.
 
-No kserve import here (docs/adr/0002): the adapter ``serving.canary.kube`` applies these dicts with
-the kubernetes client, and the tests check them against the kserve 0.20 SDK models and the
-Kubernetes schemas.
+The Helm chart (charts/trending) is the one renderer of the InferenceService (ADR 0004). A canary
+rollout changes only three things on it, and this module is where they change:
+
+- the canary section: Standard mode ``spec.canary[0]`` (a copy of the stable predictor, named
+  ``v<n>``, pinned to the canary version); Knative mode the predictor itself, pinned to the
+  canary version, which makes a new revision;
+- the canary's share of traffic: ``spec.canary[0].trafficPercent`` or
+  ``spec.predictor.canaryTrafficPercent``;
+- promotion (the canary becomes the stable predictor) and rollback (all traffic back at once).
+
+Everything else (image, resources, GPU scheduling, credentials, logger, transformer) stays as the
+chart rendered it. The controller (``serving.canary``) and ``trending deploy`` call these functions
+on the live object (or, for ``--dry-run``, on ``helm template`` output) and send the difference as
+a JSON merge patch (:func:`merge_patch`). No kserve import here (docs/adr/0002); the tests check
+every object and patch against the kserve SDK models.
 
 Two KServe deployment modes, two canary mechanisms (docs/adr/0009-canary.md):
 
 - ``knative`` (Serverless): one predictor; changing it creates a new revision and
   ``spec.predictor.canaryTrafficPercent`` gives that latest revision its share, the previous
-  rolled-out revision keeps the rest. Tag routing exposes ``latest-``/``prev-`` URLs.
-- ``standard`` (RawDeployment): ``canaryTrafficPercent`` is silently ignored there — the bug users
-  keep hitting — so it is refused; the 0.20 API's ``spec.canary`` list is used instead: a named
-  second predictor (its own Deployment ``{isvc}-{name}-predictor``) with ``trafficPercent``.
+  rolled-out revision keeps the rest.
+- ``standard`` (RawDeployment): ``canaryTrafficPercent`` is silently ignored there, so it is
+  refused; the 0.20 API's ``spec.canary`` list is used instead: a named second predictor (its own
+  Deployment ``{isvc}-{name}-predictor``) with ``trafficPercent``.
 
 Predictors are pinned to registry version numbers (``--ref 7``), never aliases, so a pod restart
 can never silently change the model a revision or Deployment serves.
@@ -21,27 +33,25 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Mode = Literal["knative", "standard"]
-Family = Literal["xgboost", "bert"]
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
-TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 API_VERSION = "serving.kserve.io/v1beta1"
-VERSION_LABEL = "trending.dev/version"
 TRACK_LABEL = "trending.dev/track"
+PREDICTOR_CONTAINER = "kserve-container"
+REF_FLAG = "--ref"
+REF_VARIABLE = "TRENDING_REF"
 _MODE_NAMES: dict[str, Mode] = {
     "knative": "knative",
     "serverless": "knative",
     "standard": "standard",
     "rawdeployment": "standard",
 }
-# What the annotation says for each mode (the chart in charts/trending uses the same words).
-MODE_ANNOTATION_VALUE: dict[Mode, str] = {"knative": "Knative", "standard": "Standard"}
 
 
 class DeployError(ValueError):
@@ -75,13 +85,13 @@ def resolve_mode(
 ) -> Mode:
     """The mode KServe will really use for the InferenceService.
 
-    Order: the object's ``serving.kserve.io/deploymentMode`` annotation, then the
-    ``defaultDeploymentMode`` in the ``deploy`` key of the ``inferenceservice-config`` ConfigMap,
-    then the configured mode (settings / ``--mode``), else ``knative`` (KServe's default).
+    Order: the object's ``serving.kserve.io/deploymentMode`` annotation (the chart always sets
+    it), then the ``defaultDeploymentMode`` in the ``deploy`` key of the ``inferenceservice-config``
+    ConfigMap, then the configured mode (``--mode``), else ``knative`` (KServe's default).
 
     Raises:
         DeployError: A mode is unknown, the ConfigMap entry is not JSON, or the configured mode
-            contradicts the cluster (the cluster would win silently).
+            contradicts the object's annotation (the cluster would win silently).
     """
     cluster: Mode | None = None
     if annotation:
@@ -100,176 +110,137 @@ def resolve_mode(
         raise DeployError(
             f"the InferenceService is deployed in {cluster} mode (annotation {MODE_ANNOTATION}="
             f"{annotation!r}) but {wanted} was asked; KServe cannot switch modes in place — "
-            "delete and recreate it, or drop --mode"
+            "drop --mode, or change inferenceService.deploymentMode in the chart"
         )
     return wanted or cluster or "knative"
 
 
-class DeploySpec(BaseModel):
-    """What to deploy: which versions, how much canary traffic, on which nodes."""
+def mode_annotation(isvc: dict[str, Any]) -> str | None:
+    """The object's ``serving.kserve.io/deploymentMode`` annotation, if any."""
+    return ((isvc.get("metadata") or {}).get("annotations") or {}).get(MODE_ANNOTATION)
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    name: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$", description="ISVC name.")
-    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    registry_uri: str = Field(pattern=r"^(s3|file)://", description="Registry root.")
-    image: str = Field(min_length=1, description="The serving image (pin a tag or digest).")
-    family: Family = "xgboost"
-    mode: Mode = "standard"
-    stable_version: int = Field(ge=1)
-    canary_version: int | None = Field(None, ge=1)
-    canary_percent: int = Field(0, ge=0, le=100)
-    gpu: bool | None = Field(None, description="None: GPU for bert, CPU for xgboost.")
-    gpu_count: int = Field(1, ge=1)
-    gpu_resource: str = "nvidia.com/gpu"
-    gpu_node_selector: dict[str, str] = Field(
-        default_factory=lambda: {"nvidia.com/gpu.present": "true"}
+def name_of(isvc: dict[str, Any]) -> str:
+    """``metadata.name`` (``?`` when missing, for messages)."""
+    return str((isvc.get("metadata") or {}).get("name", "?"))
+
+
+# ---------------------------------------------------------------- reading a predictor
+
+
+def _container(predictor: dict[str, Any]) -> dict[str, Any]:
+    containers = predictor.get("containers") or []
+    for container in containers:
+        if container.get("name") == PREDICTOR_CONTAINER:
+            return container
+    if len(containers) == 1:
+        return containers[0]
+    raise DeployError(
+        f"the predictor has no container named {PREDICTOR_CONTAINER!r}; is this the "
+        "InferenceService charts/trending rendered?"
     )
-    gpu_tolerations: list[dict[str, str]] = Field(
-        default_factory=lambda: [
-            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        ]
-    )
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(3, ge=1)
-    service_account: str | None = None
-    s3_secret: str | None = Field(None, description="Secret with AWS_* keys for the registry.")
-    logger_url: str | None = Field(
-        None, description="KServe logger sink (the shadow forwarder) for shadow mode."
-    )
-    tag_routing: bool = Field(True, description="Knative: latest-/prev- tagged URLs.")
-
-    @model_validator(mode="after")
-    def _check(self) -> DeploySpec:
-        if self.canary_version is None and self.canary_percent:
-            raise DeployError(
-                f"canary_percent={self.canary_percent} without a canary version; give one "
-                "(trending deploy <version> --canary N deploys <version> as the canary)"
-            )
-        if self.canary_version is not None and self.canary_version == self.stable_version:
-            raise DeployError(
-                f"version {self.stable_version} is already the stable version; a canary must be "
-                "another version"
-            )
-        if self.min_replicas > self.max_replicas:
-            raise DeployError(
-                f"min_replicas={self.min_replicas} exceeds max_replicas={self.max_replicas}"
-            )
-        if self.mode == "knative" and self.min_replicas == 0 and self.family == "bert":
-            raise DeployError("scale-to-zero BERT predictors take minutes to come back; use >= 1")
-        return self
-
-    @property
-    def uses_gpu(self) -> bool:
-        """Whether the predictor asks for GPUs (bert by default; --no-gpu for kind)."""
-        return self.family == "bert" if self.gpu is None else self.gpu
 
 
-def _resources(spec: DeploySpec) -> dict[str, Any]:
-    if spec.family == "bert":
-        requests = {"cpu": "1", "memory": "2Gi"}
-        limits: dict[str, str] = {"cpu": "2", "memory": "4Gi"}
+def _ref_position(args: list[str]) -> tuple[int, bool] | None:
+    """Index of the ``--ref`` value in ``args`` and whether it is the ``--ref=N`` form."""
+    for i, arg in enumerate(args):
+        if arg == REF_FLAG and i + 1 < len(args):
+            return i + 1, False
+        if arg.startswith(f"{REF_FLAG}="):
+            return i, True
+    return None
+
+
+def pinned_version(predictor: dict[str, Any]) -> int | None:
+    """The registry version a predictor serves (its ``--ref`` flag or ``TRENDING_REF``).
+
+    None when the predictor names an alias (unpinned) or no ref at all.
+    """
+    container = _container(predictor)
+    args = [str(a) for a in container.get("args") or []]
+    value: str | None = None
+    position = _ref_position(args)
+    if position is not None:
+        index, inline = position
+        value = args[index].split("=", 1)[1] if inline else args[index]
     else:
-        requests = {"cpu": "250m", "memory": "512Mi"}
-        limits = {"cpu": "1", "memory": "1Gi"}
-    if spec.uses_gpu:
-        limits[spec.gpu_resource] = str(spec.gpu_count)
-    return {"requests": requests, "limits": limits}
+        for item in container.get("env") or []:
+            if item.get("name") == REF_VARIABLE:
+                value = item.get("value")
+    return int(value) if value is not None and str(value).isdigit() else None
 
 
-def render_predictor(spec: DeploySpec, version: int, *, track: str) -> dict[str, Any]:
-    """The predictor (``python -m serving.predictor``) serving one registry version."""
-    container: dict[str, Any] = {
-        "name": "kserve-container",
-        "image": spec.image,
-        "args": [
-            "python",
-            "-m",
-            "serving.predictor",
-            "--model_name",
-            spec.model_name,
-            "--registry_uri",
-            spec.registry_uri,
-            "--ref",
-            str(version),
-        ],
-        "ports": [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}],
-        "resources": _resources(spec),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - bundle cache
-    }
-    if spec.mode == "standard":  # Knative exposes exactly one port
-        container["ports"].append({"name": "grpc", "containerPort": 8081, "protocol": "TCP"})
-    if spec.s3_secret:
-        container["envFrom"] = [{"secretRef": {"name": spec.s3_secret}}]
-    predictor: dict[str, Any] = {
-        "minReplicas": spec.min_replicas,
-        "maxReplicas": spec.max_replicas,
-        "labels": {VERSION_LABEL: str(version), TRACK_LABEL: track},
-        "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-    }
-    if spec.service_account:
-        predictor["serviceAccountName"] = spec.service_account
-    if spec.uses_gpu:
-        predictor["nodeSelector"] = dict(spec.gpu_node_selector)
-        predictor["tolerations"] = [dict(t) for t in spec.gpu_tolerations]
-    if spec.logger_url and track == "stable":
-        predictor["logger"] = {"mode": "all", "url": spec.logger_url}
-    if spec.mode == "standard":
-        predictor["name"] = f"v{version}"
-    return predictor
+def pin_version(predictor: dict[str, Any], version: int, *, track: str) -> dict[str, Any]:
+    """A copy of ``predictor`` serving registry version ``version``, labelled with ``track``.
+
+    Raises:
+        DeployError: The predictor carries no ``--ref`` flag (nor ``TRENDING_REF``) to pin.
+    """
+    out = copy.deepcopy(predictor)
+    container = _container(out)
+    args = [str(a) for a in container.get("args") or []]
+    position = _ref_position(args)
+    env = [item for item in container.get("env") or [] if item.get("name") == REF_VARIABLE]
+    if position is None and not env:
+        raise DeployError(
+            f"the predictor's {PREDICTOR_CONTAINER} container has no {REF_FLAG} flag (nor "
+            f"{REF_VARIABLE}); the chart must pin the registry version it serves "
+            "(inferenceService.predictor.version -> --ref N)"
+        )
+    if position is not None:
+        index, inline = position
+        args[index] = f"{REF_FLAG}={version}" if inline else str(version)
+        container["args"] = args
+    for item in env:
+        item["value"] = str(version)
+    out.setdefault("labels", {})[TRACK_LABEL] = track
+    return out
 
 
-def render_inference_service(spec: DeploySpec) -> dict[str, Any]:
-    """The whole InferenceService for ``spec``, ready for server-side apply."""
-    annotations = {MODE_ANNOTATION: MODE_ANNOTATION_VALUE[spec.mode]}
-    isvc_spec: dict[str, Any]
-    if spec.mode == "knative":
-        if spec.tag_routing:
-            annotations[TAG_ROUTING_ANNOTATION] = "true"
-        if spec.canary_version is None:
-            isvc_spec = {"predictor": render_predictor(spec, spec.stable_version, track="stable")}
-        else:
-            # The new revision serves the canary; KServe keeps the last rolled-out revision
-            # (the stable version) for the remaining traffic.
-            predictor = render_predictor(spec, spec.canary_version, track="canary")
-            predictor["canaryTrafficPercent"] = spec.canary_percent
-            isvc_spec = {"predictor": predictor}
-    else:
-        isvc_spec = {"predictor": render_predictor(spec, spec.stable_version, track="stable")}
-        if spec.canary_version is not None:
-            isvc_spec["canary"] = [
-                {
-                    "trafficPercent": spec.canary_percent,
-                    "predictor": render_predictor(spec, spec.canary_version, track="canary"),
-                }
-            ]
-    isvc = {
-        "apiVersion": API_VERSION,
-        "kind": "InferenceService",
-        "metadata": {
-            "name": spec.name,
-            "namespace": spec.namespace,
-            "labels": {
-                "app.kubernetes.io/name": "trending",
-                "app.kubernetes.io/component": "inference-service",
-                "app.kubernetes.io/part-of": "trending-now",
-                "app.kubernetes.io/managed-by": "trending-deploy",
-            },
-            "annotations": annotations,
-        },
-        "spec": isvc_spec,
-    }
-    check_canary_fields(isvc, spec.mode)
-    return isvc
+@dataclass(frozen=True)
+class CanaryState:
+    """What an InferenceService serves: the stable version and the canary with its share.
+
+    ``stable_version`` is None in Knative mode while a canary rolls out (the previous revision is
+    in the status, not the spec) and whenever the predictor is not pinned.
+    """
+
+    stable_version: int | None
+    canary_version: int | None
+    canary_percent: int
+
+
+def _spec(isvc: dict[str, Any]) -> dict[str, Any]:
+    spec = isvc.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("predictor"), dict):
+        raise DeployError(
+            f"InferenceService {name_of(isvc)} has no spec.predictor; install the chart first"
+        )
+    return spec
+
+
+def canary_state(isvc: dict[str, Any], mode: Mode) -> CanaryState:
+    """The stable and canary versions and the canary's share, read from the spec.
+
+    A Knative predictor with ``canaryTrafficPercent`` absent or 0 has no canary: its latest
+    revision either has all traffic (promoted) or none (rolled back).
+    """
+    spec = _spec(isvc)
+    predictor = spec["predictor"]
+    if mode == "standard":
+        entries = spec.get("canary") or []
+        stable = pinned_version(predictor)
+        if not entries:
+            return CanaryState(stable, None, 0)
+        canary = pinned_version(entries[0].get("predictor") or {})
+        return CanaryState(stable, canary, int(entries[0].get("trafficPercent") or 0))
+    percent = int(predictor.get("canaryTrafficPercent") or 0)
+    if percent == 0:
+        return CanaryState(pinned_version(predictor), None, 0)
+    return CanaryState(None, pinned_version(predictor), percent)
+
+
+# ---------------------------------------------------------------- canary changes
 
 
 def check_canary_fields(isvc: dict[str, Any], mode: Mode) -> None:
@@ -280,7 +251,7 @@ def check_canary_fields(isvc: dict[str, Any], mode: Mode) -> None:
             ``spec.canary`` in Knative mode, or canary shares above 100 %.
     """
     spec = isvc.get("spec") or {}
-    name = (isvc.get("metadata") or {}).get("name", "?")
+    name = name_of(isvc)
     components = ("predictor", "transformer", "explainer")
     if mode == "standard":
         for component in components:
@@ -289,10 +260,10 @@ def check_canary_fields(isvc: dict[str, Any], mode: Mode) -> None:
                     f"InferenceService {name}: spec.{component}.canaryTrafficPercent is ignored "
                     "by KServe in Standard/RawDeployment mode (all traffic would stay on one "
                     "Deployment and the canary would never be measured); use spec.canary "
-                    "(`trending deploy <version> --canary N --mode standard`) or run KServe "
-                    "in Serverless/Knative mode"
+                    "(`trending deploy <version> --canary N`) or run KServe in "
+                    "Serverless/Knative mode"
                 )
-        total = sum(int(c.get("trafficPercent", 0)) for c in spec.get("canary") or [])
+        total = sum(int(c.get("trafficPercent") or 0) for c in spec.get("canary") or [])
         if total > 100:
             raise CanaryFieldIgnoredError(
                 f"InferenceService {name}: spec.canary trafficPercent values sum to {total} > 100"
@@ -306,33 +277,52 @@ def check_canary_fields(isvc: dict[str, Any], mode: Mode) -> None:
     elif spec.get("canary"):
         raise CanaryFieldIgnoredError(
             f"InferenceService {name}: spec.canary is the Standard-mode canary; in "
-            "Serverless/Knative mode use spec.predictor.canaryTrafficPercent "
-            "(`trending deploy <version> --canary N --mode knative`)"
+            "Serverless/Knative mode use spec.predictor.canaryTrafficPercent"
         )
 
 
-def _spec(isvc: dict[str, Any]) -> dict[str, Any]:
-    spec = isvc.get("spec")
-    if not isinstance(spec, dict) or "predictor" not in spec:
-        raise DeployError("the InferenceService has no spec.predictor; deploy it first")
-    return spec
+def _check_percent(percent: int) -> None:
+    if not 0 <= percent <= 100:
+        raise DeployError(f"canary traffic must lie in 0..100, got {percent}")
 
 
-def canary_state(isvc: dict[str, Any], mode: Mode) -> tuple[int | None, int]:
-    """``(canary version or None, canary percent)`` of a live or rendered InferenceService."""
-    spec = _spec(isvc)
+def canary_predictor_name(version: int) -> str:
+    """``spec.canary[].predictor.name`` of a version (names its Deployment ``{isvc}-v<n>-predictor``)."""
+    return f"v{version}"
+
+
+def with_canary(isvc: dict[str, Any], mode: Mode, version: int, percent: int) -> dict[str, Any]:
+    """A copy of ``isvc`` rolling out registry version ``version`` as the canary at ``percent``.
+
+    Standard: ``spec.canary`` becomes one entry, a copy of the stable predictor pinned to
+    ``version`` and named ``v<version>``. Knative: the predictor is pinned to ``version`` (a new
+    revision) with ``canaryTrafficPercent``; KServe keeps the last rolled-out revision for the rest.
+
+    Raises:
+        DeployError: ``version`` is what the stable predictor serves, or ``percent`` is outside
+            0..100, or the predictor cannot be pinned.
+        CanaryFieldIgnoredError: The object carries a field ``mode`` ignores.
+    """
+    _check_percent(percent)
+    check_canary_fields(isvc, mode)
+    out = copy.deepcopy(isvc)
+    spec = _spec(out)
+    state = canary_state(isvc, mode)
+    if state.stable_version == version:
+        raise DeployError(
+            f"version {version} is what the stable predictor of {name_of(isvc)} serves; a canary "
+            "must be another version"
+        )
     if mode == "standard":
-        entries = spec.get("canary") or []
-        if not entries:
-            return None, 0
-        labels = (entries[0].get("predictor") or {}).get("labels") or {}
-        version = labels.get(VERSION_LABEL)
-        return (int(version) if version else None), int(entries[0].get("trafficPercent", 0))
-    predictor = spec["predictor"]
-    if predictor.get("canaryTrafficPercent") is None:
-        return None, 0
-    version = (predictor.get("labels") or {}).get(VERSION_LABEL)
-    return (int(version) if version else None), int(predictor["canaryTrafficPercent"])
+        predictor = pin_version(spec["predictor"], version, track="canary")
+        predictor["name"] = canary_predictor_name(version)
+        spec["canary"] = [{"trafficPercent": percent, "predictor": predictor}]
+    else:
+        predictor = pin_version(spec["predictor"], version, track="canary")
+        predictor["canaryTrafficPercent"] = percent
+        spec["predictor"] = predictor
+    check_canary_fields(out, mode)
+    return out
 
 
 def with_canary_traffic(isvc: dict[str, Any], mode: Mode, percent: int) -> dict[str, Any]:
@@ -342,8 +332,7 @@ def with_canary_traffic(isvc: dict[str, Any], mode: Mode, percent: int) -> dict[
         DeployError: No canary is deployed, or ``percent`` is outside 0..100.
         CanaryFieldIgnoredError: The object carries a field ``mode`` ignores.
     """
-    if not 0 <= percent <= 100:
-        raise DeployError(f"canary traffic must lie in 0..100, got {percent}")
+    _check_percent(percent)
     check_canary_fields(isvc, mode)
     out = copy.deepcopy(isvc)
     spec = _spec(out)
@@ -367,6 +356,9 @@ def promoted(isvc: dict[str, Any], mode: Mode) -> dict[str, Any]:
     Standard: the canary predictor (already running, named ``v<n>``) becomes spec.predictor and
     the canary entry goes — KServe keeps its Deployment, so nothing restarts. Knative: the
     ``canaryTrafficPercent`` field goes, so the latest revision takes 100 %.
+
+    Raises:
+        DeployError: No canary to promote.
     """
     check_canary_fields(isvc, mode)
     out = copy.deepcopy(isvc)
@@ -390,7 +382,7 @@ def rolled_back(isvc: dict[str, Any], mode: Mode) -> dict[str, Any]:
 
     Standard: the canary entry goes (its Deployment is removed). Knative:
     ``canaryTrafficPercent: 0`` pins all traffic to the previous rolled-out revision at once; the
-    next ``trending deploy`` replaces the failed revision.
+    next canary replaces the failed revision.
     """
     check_canary_fields(isvc, mode)
     out = copy.deepcopy(isvc)
@@ -402,14 +394,59 @@ def rolled_back(isvc: dict[str, Any], mode: Mode) -> dict[str, Any]:
     return out
 
 
-def for_apply(isvc: dict[str, Any]) -> dict[str, Any]:
-    """Strip server-owned fields (status, managedFields, uid, ...) before a server-side apply."""
-    out = copy.deepcopy(isvc)
-    out.pop("status", None)
-    meta = out.get("metadata", {})
-    for key in ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"):
-        meta.pop(key, None)
-    return out
+# ---------------------------------------------------------------- patches and manifests
+
+
+def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``before`` into ``after``.
+
+    Maps are diffed key by key (a removed key becomes ``null``); lists and scalars are replaced
+    whole, as RFC 7386 does. Equal inputs give ``{}``.
+    """
+    patch: dict[str, Any] = {}
+    for key in before.keys() - after.keys():
+        patch[key] = None
+    for key, value in after.items():
+        old = before.get(key)
+        if key in before and old == value:
+            continue
+        if isinstance(old, dict) and isinstance(value, dict):
+            patch[key] = merge_patch(old, value)
+        else:
+            patch[key] = copy.deepcopy(value)
+    return patch
+
+
+def inference_service_from_manifest(text: str, name: str | None = None) -> dict[str, Any]:
+    """The InferenceService in a rendered manifest (``helm template … > isvc.yaml``).
+
+    Args:
+        text: One or more YAML documents.
+        name: Which InferenceService when there are several (default: the only one).
+
+    Raises:
+        DeployError: Not YAML, no InferenceService, or none/several matching ``name``.
+    """
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    except yaml.YAMLError as exc:
+        raise DeployError(f"the manifest is not valid YAML: {exc}") from None
+    found = [
+        d
+        for d in documents
+        if d.get("kind") == "InferenceService" and d.get("apiVersion") == API_VERSION
+    ]
+    if name is not None:
+        found = [d for d in found if name_of(d) == name]
+    if len(found) != 1:
+        names = ", ".join(name_of(d) for d in documents if d.get("kind") == "InferenceService")
+        raise DeployError(
+            f"the manifest holds {len(found)} InferenceService(s) "
+            f"{f'named {name!r} ' if name else ''}(found: {names or 'none'}); render it with "
+            "`helm template <release> charts/trending -s templates/inferenceservice.yaml` "
+            "or pass --name"
+        )
+    return found[0]
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
