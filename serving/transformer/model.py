@@ -1,15 +1,25 @@
-"""KServe transformer: ``{title_id}`` requests -> Feast online features -> the predictor."""
+"""KServe transformer: ``{title_id}`` requests -> Feast online features -> the predictor.
+
+On a cluster the online features come from the Feast feature server the chart deploys
+(``feast serve``, in front of Redis): :class:`FeatureServerFeatures` asks its
+``/get-online-features`` endpoint by feature service, so the transformer needs neither the Feast
+registry nor a writable state folder. Locally it reads the Feast store directly
+(``TitleFeatureStore``). :func:`open_online_features` picks one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 from kserve import InferRequest, Model
 
 from serving.predictor.http import note_error
+from trending.features.featurize import FEATURE_COLUMNS
+from trending.features.store import FEATURE_SERVICE
 from trending.modelling.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
@@ -30,6 +40,80 @@ class PredictorUnavailableError(RuntimeError):
     """The predictor failed or could not be reached (answered as 502)."""
 
     status = 502
+
+
+class FeatureServerUnavailableError(PredictorUnavailableError):
+    """The feature server failed or could not be reached (answered as 502, like the predictor)."""
+
+
+class FeatureServerFeatures:
+    """Online features from Feast's feature server, by feature service (the cluster's path).
+
+    Args:
+        url: The feature server, e.g. ``http://trending-feature-server:6566``.
+        feature_service: The Feast feature service the model was trained on.
+        timeout: Seconds per request.
+    """
+
+    def __init__(self, url: str, feature_service: str = FEATURE_SERVICE, timeout: float = 5.0):
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"feature server URL {url!r}: use http://host:port")
+        self.url = url.rstrip("/")
+        self.feature_service = feature_service
+        self.client = httpx.Client(timeout=timeout)
+
+    def online(self, title_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Online features per id, in order; None for an id the store does not know.
+
+        Raises:
+            FeatureServerUnavailableError: The server is unreachable or answered an error.
+        """
+        request = {"feature_service": self.feature_service, "entities": {"title_id": title_ids}}
+        try:
+            response = self.client.post(f"{self.url}/get-online-features", json=request)
+            response.raise_for_status()
+            body = response.json()
+            columns = dict(zip(body["metadata"]["feature_names"], body["results"], strict=True))
+        except httpx.HTTPStatusError as exc:
+            raise FeatureServerUnavailableError(
+                f"the feature server at {self.url} answered {exc.response.status_code}: "
+                f"{exc.response.text[:300]}"
+            ) from None
+        except httpx.TransportError as exc:
+            raise FeatureServerUnavailableError(
+                f"the feature server at {self.url} is unreachable ({exc}); check "
+                "TRENDING_FEATURE_SERVER_URL"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FeatureServerUnavailableError(
+                f"the feature server at {self.url} answered an unexpected body ({exc})"
+            ) from None
+        missing = [c for c in FEATURE_COLUMNS if c not in columns]
+        if missing:
+            raise FeatureServerUnavailableError(
+                f"feature service {self.feature_service} on {self.url} lacks {missing}: apply "
+                "the feature repository the model was trained with"
+            )
+        rows: list[dict[str, Any] | None] = []
+        for i, title_id in enumerate(title_ids):
+            if columns["plot"]["statuses"][i] != "PRESENT":
+                rows.append(None)
+                continue
+            rows.append(
+                {"title_id": title_id, **{c: columns[c]["values"][i] for c in FEATURE_COLUMNS}}
+            )
+        return rows
+
+
+def open_online_features(
+    feature_server_url: str | None, repo: Path, state_dir: Path
+) -> OnlineFeatures:
+    """The feature server when a URL is configured (cluster), else the local Feast store."""
+    if feature_server_url:
+        return FeatureServerFeatures(feature_server_url)
+    from trending.features.store import TitleFeatureStore
+
+    return TitleFeatureStore(repo, state_dir)
 
 
 class FeastTransformer(Model):

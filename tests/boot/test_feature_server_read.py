@@ -1,0 +1,66 @@
+"""The transformer's cluster read path against Feast's own feature server (its real FastAPI app)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from feast.feature_server import get_app
+
+from serving.transformer.model import (
+    FeatureServerFeatures,
+    FeatureServerUnavailableError,
+    open_online_features,
+)
+from trending.features.store import TitleFeatureStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def feature_server(tmp_path_factory, titles):
+    """``feast serve``'s app over a local store holding 5 titles, on a free loopback port."""
+    from conftest import REPO_ROOT
+
+    store = TitleFeatureStore(REPO_ROOT / "feature_repo", tmp_path_factory.mktemp("feast"))
+    store.publish(titles.head(5))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(get_app(store.store), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_feature_server_rows_equal_the_stores_own_online_read(feature_server, titles) -> None:
+    url, store = feature_server
+    ids = [*titles["title_id"].head(3), "nowhere:0"]
+    rows = FeatureServerFeatures(url).online(ids)
+    assert rows == store.online(ids)
+    assert rows[-1] is None
+    assert rows[0]["plot"] == titles.iloc[0]["plot"].strip()
+
+
+def test_unreachable_feature_server_is_a_clear_502(feature_server) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FeatureServerUnavailableError, match="unreachable") as info:
+        FeatureServerFeatures(f"http://127.0.0.1:{port}").online(["x"])
+    assert info.value.status == 502
+
+
+def test_a_configured_url_selects_the_feature_server(tmp_path) -> None:
+    chosen = open_online_features("http://feature-server:6566", tmp_path, tmp_path)
+    assert isinstance(chosen, FeatureServerFeatures)
+    with pytest.raises(ValueError, match="http://host:port"):
+        open_online_features("feature-server:6566", tmp_path, tmp_path)
