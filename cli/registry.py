@@ -215,7 +215,10 @@ def log(
 def gc(
     keep_last: int = typer.Option(5, min=0, help="Keep the N newest versions."),
     grace_seconds: float = typer.Option(
-        3600.0, min=0.0, help="Unfinished uploads older than this are removed."
+        3600.0,
+        min=0.0,
+        help="Uploads unfinished for longer than this are abandoned; their temp files and "
+        "incomplete multipart uploads removed.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     actor: str | None = _ACTOR,
@@ -223,8 +226,13 @@ def gc(
     """Remove versions no alias, pin or keep-last protects, and stale partial uploads."""
     registry = _registry()
     with failures_as_messages(*_EXPECTED):
-        removed = registry.gc(
+        result = registry.collect(
             keep_last=keep_last, dry_run=dry_run, grace_seconds=grace_seconds, actor=_actor(actor)
         )
     verb = "would remove" if dry_run else "removed"
-    console.print(f"{verb}: {', '.join(map(str, removed)) or 'nothing'}")
+    console.print(f"{verb}: {', '.join(map(str, result.versions)) or 'nothing'}")
+    if result.debris:
+        console.print(
+            f"{verb} {len(result.debris)} leftover(s) of interrupted writes "
+            "(temp files, incomplete multipart uploads)"
+        )

@@ -294,3 +294,94 @@ def test_concurrent_registrations_never_share_a_number(backend: Backend, tmp_pat
     registered = sorted(e.version for e in registry.events() if e.kind == "register")
     assert registered == list(range(1, writers + 1))
     assert_consistent(registry, tmp_path)
+
+
+KILLS_PER_BACKEND = 20
+BIG_FILE_BYTES = 12_000_000  # three parts of minio's 5 MiB: uploaded as a multipart upload
+
+
+def _temp_files(backend: Backend) -> list[Path]:
+    return sorted((backend.tmp_path / "registry").rglob(".tmp-*"))
+
+
+def _incomplete_uploads(backend: Backend) -> list[dict[str, Any]]:
+    """Incomplete multipart uploads in the bucket, asked through boto3 (not the code under test)."""
+    import boto3
+
+    assert backend.moto is not None
+    client = boto3.client(
+        "s3",
+        endpoint_url=backend.moto.endpoint,
+        aws_access_key_id=s3.ACCESS_KEY,
+        aws_secret_access_key=s3.SECRET_KEY,
+        region_name="us-east-1",
+    )
+    return client.list_multipart_uploads(Bucket=backend.bucket).get("Uploads", [])
+
+
+def _debris(backend: Backend) -> int:
+    return len(_temp_files(backend) if backend.kind == "local" else _incomplete_uploads(backend))
+
+
+def _kill_mid_upload(backend: Backend, bundle: Path, stop_points: list[int]) -> None:
+    """Start one registering process per stop point, wait until each stopped, kill -9 them all."""
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(FIXTURES / "kill_mid_upload.py"),
+                backend.uri,
+                MODEL,
+                str(bundle),
+                str(stop),
+            ],
+            stdout=subprocess.PIPE,
+            env=backend.env(),
+            text=True,
+        )
+        for stop in stop_points
+    ]
+    try:
+        for child in children:
+            line = child.stdout.readline() if child.stdout else ""
+            assert line.strip() == "MID-UPLOAD", line
+        for child in children:
+            os.kill(child.pid, signal.SIGKILL)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def test_gc_removes_the_debris_of_registrations_killed_mid_upload(
+    backend: Backend, tmp_path: Path
+) -> None:
+    registry = backend.registry()
+    registry.promote(
+        registry.register_version(make_bundle(tmp_path), actor="ci", reason="base"),
+        actor="ci",
+        reason="base",
+    )
+    bundle = make_bundle(tmp_path, payload=b"doomed", big_file_bytes=BIG_FILE_BYTES)
+    # Stop points 0-2: in the first, second or third file (local); after 0, 1 or 2 parts (S3).
+    stops = [i % 3 for i in range(KILLS_PER_BACKEND)]
+    for batch in range(0, KILLS_PER_BACKEND, 5):
+        _kill_mid_upload(backend, bundle, stops[batch : batch + 5])
+    assert _debris(backend) == KILLS_PER_BACKEND  # each kill left one temp file / upload
+
+    assert registry.gc(grace_seconds=3600) == []  # all could still be running
+    assert _debris(backend) == KILLS_PER_BACKEND
+    assert len(registry.collect(grace_seconds=0, dry_run=True).debris) == KILLS_PER_BACKEND
+    assert _debris(backend) == KILLS_PER_BACKEND
+
+    abandoned = registry.gc(grace_seconds=0)
+
+    assert abandoned == list(range(2, KILLS_PER_BACKEND + 2))
+    assert _debris(backend) == 0
+    if backend.kind == "local":  # no folder is left behind either
+        versions = backend.tmp_path / "registry" / "models" / MODEL / "versions"
+        assert sorted(p.name for p in versions.iterdir()) == ["1"]
+    assert registry.events()[-1].details["debris"] == KILLS_PER_BACKEND
+    assert [r.version for r in registry.list_versions()] == [1]
+    assert registry.register_version(make_bundle(tmp_path), actor="ci", reason="next") == 22
+    assert_consistent(registry, tmp_path)

@@ -412,3 +412,75 @@ def test_stage_new_version_bootstraps_production_then_stages_canaries(tmp_path):
     assert stage_new_version(registry, second, actor="t", reason="r") == "canary"
     assert registry.resolve("production") == first
     assert registry.resolve("canary") == second
+
+
+def test_local_temp_files_go_with_their_settled_version_or_after_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    import os
+    import time
+
+    store = LocalObjectStore(tmp_path / "registry")
+    registry = Registry(store, MODEL)
+    uploading = registry._claim_number("still-running")  # a fresh claim: still uploading
+    root = tmp_path / "registry" / "models" / MODEL
+    orphan = root / "versions" / "7" / "config" / ".tmp-orphan"  # no claim, no record
+    running = root / "versions" / str(uploading) / ".tmp-running"
+    old_event = root / "events" / ".tmp-old"
+    young_event = root / "events" / ".tmp-young"
+    other_model = tmp_path / "registry" / "models" / "other" / "events" / ".tmp-old"
+    for path in (orphan, running, old_event, young_event, other_model):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    for path in (old_event, other_model):
+        os.utime(path, (hour_ago, hour_ago))
+    assert store.list("models") == [f"models/{MODEL}/claims/{uploading}.json"]  # debris hides
+
+    preview = registry.collect(grace_seconds=60, dry_run=True)
+    assert preview.debris == [
+        f"temp file models/{MODEL}/events/.tmp-old",
+        f"temp file models/{MODEL}/versions/7/config/.tmp-orphan",
+    ]
+    assert orphan.exists() and old_event.exists()
+
+    assert registry.gc(grace_seconds=60) == [7]
+
+    assert not orphan.exists() and not (root / "versions" / "7").exists()
+    assert not old_event.exists()
+    assert running.exists()  # its upload may still finish
+    assert young_event.exists()  # may belong to a write still running
+    assert other_model.exists()  # another model's registry is not this gc's business
+    assert registry.events()[-1].details["debris"] == 2
+
+    assert registry.gc(grace_seconds=0) == [uploading]  # now its claim is stale
+    assert not running.exists()
+
+
+def test_s3_incomplete_uploads_are_aborted_once_their_version_is_settled(
+    moto: s3.MotoServer,
+) -> None:
+    client = s3.client(moto.endpoint)
+    bucket = s3.new_bucket(moto.endpoint)
+    registry = Registry(S3ObjectStore(bucket, "reg", client=client), MODEL)
+    version = registry._claim_number("killed-job")
+    mine = f"reg/models/{MODEL}/versions/{version}/large.bin"
+    client._create_multipart_upload(bucket, mine, {})
+    client._create_multipart_upload(bucket, "reg/models/other/versions/1/large.bin", {})
+
+    def pending() -> list[str]:
+        return sorted(u.object_name for u in client._list_multipart_uploads(bucket).uploads)
+
+    assert registry.collect(grace_seconds=3600).debris == []
+    assert len(pending()) == 2  # its claim is fresh: the upload may still be running
+    assert (
+        registry.collect(grace_seconds=0, dry_run=True)
+        .debris[0]
+        .startswith(f"incomplete upload models/{MODEL}/versions/{version}/large.bin (")
+    )
+    assert len(pending()) == 2
+
+    assert registry.gc(grace_seconds=0) == [version]
+
+    assert pending() == ["reg/models/other/versions/1/large.bin"]
+    assert registry.events()[-1].details["debris"] == 1

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from trending.registry.aliases import Aliases
-from trending.registry.objectstore import ObjectNotFoundError, PreconditionFailedError
+from trending.registry.objectstore import Debris, ObjectNotFoundError, PreconditionFailedError
 from trending.registry.records import VersionClaim, VersionRecord, number_of, utc_now
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What one gc removed.
+
+    Attributes:
+        versions: Version numbers whose files were removed (or abandoned uploads settled).
+        debris: One line per temp file or incomplete upload removed.
+    """
+
+    versions: list[int]
+    debris: list[str]
 
 
 class GarbageCollector(Aliases):
@@ -32,20 +47,42 @@ class GarbageCollector(Aliases):
     ) -> list[int]:
         """Remove versions nobody needs, and leftovers of uploads that never finished.
 
+        The same as :meth:`collect`, returning only the version numbers removed.
+        """
+        return self.collect(
+            keep_last=keep_last, dry_run=dry_run, grace_seconds=grace_seconds, actor=actor
+        ).versions
+
+    def collect(
+        self,
+        *,
+        keep_last: int = 5,
+        dry_run: bool = False,
+        grace_seconds: float = 3600.0,
+        actor: str = "registry-gc",
+    ) -> GcResult:
+        """Remove versions nobody needs, and leftovers of uploads that never finished.
+
         Kept: whatever an alias names, each alias's rollback target, pinned versions, and the
         ``keep_last`` newest versions. Uploads whose claim is older than ``grace_seconds`` are
         abandoned (they can no longer publish) and their files removed. Records stay behind as
         tombstones so numbers are never reused.
 
+        Debris (temp files, incomplete multipart uploads; no listing shows them) goes when its
+        version number is settled, since nobody can write that version any more; debris outside
+        ``versions/`` goes once older than ``grace_seconds``. Settling numbers by their claims
+        keeps the decision on this registry's clock, not on the S3 server's upload times.
+
         Returns:
-            The version numbers whose files were (or, with ``dry_run``, would be) removed.
+            What was (or, with ``dry_run``, would be) removed.
         """
         # Files first, then claims, then records: an uploader claims before it uploads and drops
         # its claim only after its record exists, so every folder we see has one or the other.
+        debris = self.store.list_debris(self.root)
         file_numbers = {
             n
-            for key in self.store.list(f"{self.root}/versions")
-            if (n := number_of(key.split("/")[3])) is not None
+            for key in [*self.store.list(f"{self.root}/versions"), *(d.key for d in debris)]
+            if (n := self._version_of(key)) is not None
         }
         claims = self._numbers("claims")
         records = {r.version: (r, etag) for r, etag in self._records()}
@@ -69,14 +106,44 @@ class GarbageCollector(Aliases):
             if dry_run or self._abandon(n, f"gc: upload did not finish within {grace_seconds}s"):
                 removed.append(n)
 
-        if removed and not dry_run:
+        settled = set(records) | set(removed)
+        cleared = [
+            d.describe()
+            for d in debris
+            if self._is_removable(d, settled, now, grace_seconds)
+            and (dry_run or self._remove_debris(d))
+        ]
+        if (removed or cleared) and not dry_run:
+            details: dict[str, Any] = {"removed": sorted(set(removed)), "kept": sorted(keep)}
+            if cleared:
+                details["debris"] = len(cleared)
             self._append_event(
                 "gc",
                 actor=actor,
                 reason=f"keep_last={keep_last}, grace_seconds={grace_seconds}",
-                details={"removed": sorted(set(removed)), "kept": sorted(keep)},
+                details=details,
             )
-        return sorted(set(removed))
+        return GcResult(versions=sorted(set(removed)), debris=cleared)
+
+    def _version_of(self, key: str) -> int | None:
+        """The version number of a key under ``versions/<n>/``, else None."""
+        parts = key.removeprefix(f"{self.root}/").split("/")
+        return number_of(parts[1]) if len(parts) > 2 and parts[0] == "versions" else None
+
+    def _is_removable(
+        self, debris: Debris, settled: set[int], now: datetime, grace_seconds: float
+    ) -> bool:
+        version = self._version_of(debris.key)
+        if version is not None:
+            return version in settled
+        return (now - debris.started_at).total_seconds() >= grace_seconds
+
+    def _remove_debris(self, debris: Debris) -> bool:
+        try:
+            self.store.remove_debris(debris)
+        except Exception:
+            return False  # the next gc tries again
+        return True
 
     def _claim_is_stale(self, version: int, now: datetime, grace_seconds: float) -> bool:
         try:

@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -24,6 +26,8 @@ _CHUNK = 1 << 20
 # Error codes S3 servers answer a lost conditional write with (412 and 409).
 _CONDITION_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
 _MISSING_CODES = ("NoSuchKey", "NoSuchBucket", "ResourceNotFound", "NoSuchObject")
+# The local backend writes every object through a temp file with this prefix, then renames it.
+_TEMP_PREFIX = ".tmp-"
 
 
 class ObjectNotFoundError(KeyError):
@@ -32,6 +36,28 @@ class ObjectNotFoundError(KeyError):
 
 class PreconditionFailedError(RuntimeError):
     """A conditional write lost: the object exists already, or changed since it was read."""
+
+
+@dataclass(frozen=True)
+class Debris:
+    """A leftover of a write that never finished: a temp file, or an incomplete S3 upload.
+
+    Attributes:
+        key: The key the upload was for; a temp file's own key (it sits beside its target).
+        started_at: When the write began (UTC): the upload's start, the temp file's last write.
+        kind: ``temp file`` or ``incomplete upload``.
+        upload_id: The S3 upload to abort.
+    """
+
+    key: str
+    started_at: datetime
+    kind: str
+    upload_id: str | None = None
+
+    def describe(self) -> str:
+        """One line for logs and the CLI."""
+        upload = f" ({self.upload_id})" if self.upload_id else ""
+        return f"{self.kind} {self.key}{upload}"
 
 
 class ObjectStore(Protocol):
@@ -71,6 +97,18 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if it exists."""
+        ...
+
+    def list_debris(self, prefix: str) -> list[Debris]:
+        """What interrupted writes left under ``prefix``, which no ``list`` shows.
+
+        Local: temp files of writes killed before their rename. S3: incomplete multipart
+        uploads (their parts are stored, and billed, until the upload is aborted).
+        """
+        ...
+
+    def remove_debris(self, debris: Debris) -> None:
+        """Remove one leftover that ``list_debris`` returned (gone already is fine)."""
         ...
 
 
@@ -116,7 +154,7 @@ class LocalObjectStore:
     def _temp_beside(self, path: Path) -> Iterator[Path]:
         """A temp file in the target's folder, so the final rename is atomic; removed on error."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
         os.close(fd)
         try:
             yield Path(tmp)
@@ -171,7 +209,7 @@ class LocalObjectStore:
             raise ObjectNotFoundError(key)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
         try:
             with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)
@@ -210,14 +248,43 @@ class LocalObjectStore:
         """Remove ``key`` if it exists."""
         path = self._path(key)
         path.unlink(missing_ok=True)
-        # Prune folders left empty, as S3 has no folders to leave behind.
-        parent = path.parent
-        while parent != self.root and parent.is_relative_to(self.root):
+        self._prune_empty_folders(path.parent)
+
+    def _prune_empty_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents while empty, as S3 has no folders to leave behind."""
+        while folder != self.root and folder.is_relative_to(self.root):
             try:
-                parent.rmdir()
+                folder.rmdir()
             except OSError:
                 break
-            parent = parent.parent
+            folder = folder.parent
+
+    def list_debris(self, prefix: str) -> list[Debris]:
+        """Temp files of writes killed before their rename (``list`` skips dot-files)."""
+        prefix = _check_prefix(prefix)
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return []
+        found = []
+        for path in sorted(base.rglob(f"{_TEMP_PREFIX}*")):
+            with suppress(FileNotFoundError):  # its write finished meanwhile
+                if path.is_file():
+                    found.append(
+                        Debris(
+                            key=path.relative_to(self.root).as_posix(),
+                            started_at=datetime.fromtimestamp(path.stat().st_mtime, UTC),
+                            kind="temp file",
+                        )
+                    )
+        return found
+
+    def remove_debris(self, debris: Debris) -> None:
+        """Remove a temp file, and the folders it leaves empty."""
+        path = self._path(debris.key)
+        if not path.name.startswith(_TEMP_PREFIX):
+            raise ValueError(f"{debris.key} is not a temp file; refusing to remove it as debris")
+        path.unlink(missing_ok=True)
+        self._prune_empty_folders(path.parent)
 
 
 class S3ObjectStore:
@@ -349,6 +416,57 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """Remove ``key`` if it exists."""
         self.client.remove_object(self.bucket, self._key(key))
+
+    def list_debris(self, prefix: str) -> list[Debris]:
+        """Incomplete multipart uploads under ``prefix`` (a killed client never aborts them)."""
+        prefix = _check_prefix(prefix)
+        full = "/".join(p for p in (self.prefix, prefix) if p)
+        full = f"{full}/" if full else ""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return [
+            Debris(
+                key=upload.object_name[strip:],
+                started_at=upload.initiated_time or datetime.fromtimestamp(0, UTC),
+                kind="incomplete upload",
+                upload_id=upload.upload_id,
+            )
+            for upload in self._multipart_uploads(full)
+        ]
+
+    def remove_debris(self, debris: Debris) -> None:
+        """Abort an incomplete multipart upload, which frees its parts."""
+        from minio.error import S3Error
+
+        if debris.upload_id is None:
+            raise ValueError(f"{debris.key}: no upload id, so it is not an incomplete upload")
+        try:
+            # minio 7.2 has no public AbortMultipartUpload; this is its single DELETE request.
+            self.client._abort_multipart_upload(
+                self.bucket, self._key(debris.key), debris.upload_id
+            )
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":  # finished or aborted meanwhile
+                raise
+
+    def _multipart_uploads(self, prefix: str) -> list[Any]:
+        """Every incomplete multipart upload under ``prefix``, following the listing's pages."""
+        uploads: list[Any] = []
+        key_marker: str | None = None
+        upload_id_marker: str | None = None
+        while True:
+            # minio 7.2 has no public ListMultipartUploads either; its result drops
+            # NextUploadIdMarker, so the next page starts after the last upload seen.
+            page = self.client._list_multipart_uploads(
+                self.bucket,
+                prefix=prefix,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+            )
+            uploads.extend(page.uploads)
+            if not page.is_truncated or not page.uploads:
+                return uploads
+            key_marker = page.uploads[-1].object_name
+            upload_id_marker = page.uploads[-1].upload_id
 
 
 def make_minio_client(
