@@ -1,18 +1,21 @@
-"""Nothing a client sends produces a server error: hypothesis fuzzes V1/V2 REST and V2 gRPC.
+"""Nothing a client sends produces a server error: V1/V2 REST and V2 gRPC, drift and trigger.
 
-REST: KServe's real REST stack (endpoints, dataplane, exception handlers) plus the predictor's
-guard, served in-process through Starlette's TestClient (fast enough to fuzz); no body may get a 5xx.
+Property tests (hypothesis) drive KServe's real REST stack (endpoints, dataplane, exception
+handlers) plus the predictor's guard in-process (Starlette's TestClient), and KServe's real gRPC
+servicer behind the predictor's ``MessageGuard`` on a loopback port. Their strategies include
+what broke the server before: NaN and Infinity, lone surrogates, nesting 1,000+ deep, binary
+(V2 extension) framing with lying headers, huge counts and shapes, non-protobuf bytes.
 
-gRPC: KServe's real ``GRPCServer`` (servicer, exception interceptor, message-size limit) on a
-loopback port, driven by a thread of its own; arbitrary ``ModelInferRequest`` messages must never
-get ``INTERNAL`` or ``UNKNOWN``, only a client-side status with a message, and well-formed ones
-must answer. Its model batches across requests (``max_batch_size`` 4), so the dynamic batching
-path is fuzzed too.
+``test_crafted_battery_*`` sends a fixed battery of 500+ crafted cases across those classes to
+a real ``python -m serving.predictor`` process over V1, V2 REST and V2 gRPC, checks after every
+few cases that the server still answers, and counts the answers by class.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import struct
 import sys
 import threading
@@ -29,60 +32,140 @@ from hypothesis import strategies as st
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"
+REST_MAX_PAYLOAD = 65536  # room for bodies nested thousands deep: the depth check must answer
+# An error message must not carry a Python exception's name or a traceback.
+EXCEPTION_TEXT = re.compile(r"\b[A-Z]\w*(Error|Exception)\b|Traceback|<class ")
 
+SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
+any_text = st.lists(st.one_of(st.characters(), SURROGATES), max_size=30).map("".join)
+any_float = st.floats(allow_nan=True, allow_infinity=True)
+huge_ints = st.one_of(
+    st.integers(-5, 70), st.integers(2**62, 2**70), st.integers(-(2**70), -(2**62))
+)
 json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30),
+    st.none() | st.booleans() | huge_ints | any_float | any_text,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4)
     ),
     max_leaves=12,
 )
 v1_bodies = st.one_of(
     json_values,
-    st.fixed_dictionaries(
-        {"instances": st.lists(st.one_of(st.text(max_size=40), json_values), max_size=6)}
-    ),
+    st.fixed_dictionaries({"instances": st.lists(st.one_of(any_text, json_values), max_size=6)}),
     st.fixed_dictionaries(
         {
             "instances": st.lists(
                 st.fixed_dictionaries(
-                    {"plot": json_values},
-                    optional={"reviews": json_values, "title_id": json_values},
+                    {"plot": st.one_of(any_text, json_values)},
+                    optional={"reviews": json_values, "title_id": st.one_of(any_text, json_values)},
                 ),
                 max_size=3,
             )
         }
     ),
+    st.integers(9, 3000).map(lambda n: {"instances": ["A heist."] * n}),  # huge counts
 )
 v2_tensors = st.fixed_dictionaries(
     {
-        "name": st.text(max_size=5),
-        "shape": st.one_of(st.lists(st.integers(-2, 5), max_size=3), json_values),
-        "datatype": st.sampled_from(["BYTES", "FP32", "INT64", "BOOL", "x"]),
+        "name": any_text,
+        "shape": st.one_of(st.lists(huge_ints, max_size=3), json_values),
+        "datatype": st.sampled_from(["BYTES", "FP32", "FP16", "INT64", "BOOL", "x"]),
         "data": st.one_of(
-            st.lists(
-                st.one_of(
-                    st.text(max_size=20),
-                    st.integers(),
-                    st.floats(allow_nan=False, allow_infinity=False),
-                ),
-                max_size=5,
-            ),
-            json_values,
+            st.lists(st.one_of(any_text, huge_ints, any_float), max_size=5), json_values
         ),
-    }
+    },
+    optional={"parameters": json_values},
 )
 v2_bodies = st.one_of(
     json_values,
     st.fixed_dictionaries(
-        {"inputs": st.lists(v2_tensors, max_size=2)}, optional={"id": json_values}
+        {"inputs": st.lists(v2_tensors, max_size=2)},
+        optional={
+            "id": st.one_of(any_text, json_values),
+            "parameters": json_values,
+            "outputs": json_values,
+        },
     ),
 )
 raw_bytes = st.binary(max_size=300)
+# Header values as clients may send them: any byte but CR, LF and NUL (HTTP cannot carry those).
+header_values = st.binary(max_size=40).map(
+    lambda b: b.replace(b"\r", b"").replace(b"\n", b"").replace(b"\x00", b"")
+)
+
+
+def dumps(value) -> bytes:
+    """JSON as a careless client writes it: NaN/Infinity literals, lone surrogates escaped."""
+    return json.dumps(value, ensure_ascii=True, allow_nan=True).encode()
+
+
+@st.composite
+def deep_bodies(draw):
+    """A body nested ``depth`` >= 1,000 deep, at the top or inside a V1/V2 field."""
+    depth = draw(st.integers(1000, 5000))
+    opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    core = draw(st.sampled_from(['"x"', "1", "null", "NaN", '"\\ud800"']))
+    nested = opener * depth + core + closer * depth
+    template = draw(
+        st.sampled_from(
+            [
+                "{}",
+                '{{"instances": {}}}',
+                '{{"instances": [{{"plot": {}}}]}}',
+                '{{"instances": [{{"plot": "x", "reviews": {}}}]}}',
+                '{{"inputs": [{{"name": "p", "shape": [1], "datatype": "BYTES", "data": {}}}]}}',
+                '{{"id": {}, "inputs": []}}',
+            ]
+        )
+    )
+    return template.format(nested).encode()
+
+
+def bytes_tensor(elements: list[bytes]) -> bytes:
+    """The V2 raw BYTES encoding: each element as a 4-byte little-endian length, then its bytes."""
+    return b"".join(struct.pack("<I", len(e)) + e for e in elements)
+
+
+plot_bytes = st.one_of(
+    st.sampled_from([b"", b" ", b"\t\n ", b"\xff\xfe", b"caf\xe9", b"\x00", b"A heist."]),
+    st.text(max_size=40).map(str.encode),
+    st.binary(max_size=30),
+)
+
+
+@st.composite
+def binary_extension_requests(draw):
+    """(body, inference-header-content-length) of the V2 binary extension, often lying."""
+    elements = draw(st.lists(plot_bytes, max_size=5))
+    raw = draw(st.one_of(st.just(bytes_tensor(elements)), st.binary(max_size=60)))
+    size = draw(st.one_of(st.just(len(raw)), huge_ints, any_float, any_text, st.booleans()))
+    tensor = {
+        "name": "plot",
+        "shape": draw(st.one_of(st.just([len(elements)]), st.lists(huge_ints, max_size=3))),
+        "datatype": draw(st.sampled_from(["BYTES", "BYTES", "FP32", "INT64", "x"])),
+        "parameters": {"binary_data_size": size},
+    }
+    header = draw(
+        st.one_of(
+            st.just({"inputs": [tensor]}),
+            st.just(
+                {
+                    "inputs": [tensor],
+                    "outputs": [{"name": "scores", "parameters": {"binary_data": True}}],
+                }
+            ),
+            json_values,
+        )
+    )
+    head = dumps(header)
+    length = draw(
+        st.one_of(
+            st.just(str(len(head)).encode()),
+            huge_ints.map(lambda n: str(n).encode()),
+            header_values,
+        )
+    )
+    return head + raw + draw(st.sampled_from([b"", b"\x00", b"trailing"])), length
 
 
 def load_model(bundle, **options):
@@ -120,9 +203,11 @@ def client(trained_bundle):
         "unused:app", DataPlane(repository), ModelRepositoryExtension(repository), 0
     )
     app = FastAPI(default_response_class=ORJSONResponse)
-    server._register_endpoints(app)  # the same wiring as RESTServer.create_application
+    # The order of start_model_server then RESTServer.create_application: the guard first,
+    # KServe's routes and handlers when the server starts.
+    http.install(app, max_payload_bytes=REST_MAX_PAYLOAD, metrics=model.metrics, models=[model])
+    server._register_endpoints(app)
     server._add_exception_handlers(app)
-    http.install(app, max_payload_bytes=2048, metrics=model.metrics)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -133,29 +218,87 @@ FUZZ = settings(
 
 
 def assert_client_error_or_ok(response):
+    """Below 500; an error is ``{"error": "<message>"}`` without exception names or text."""
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
-        assert response.json()  # a message, not an empty body
+        body = response.json()
+        assert list(body) == ["error"] and body["error"].strip(), body
+        assert not EXCEPTION_TEXT.search(body["error"]), body
+
+
+V1_PATH = f"/v1/models/{MODEL}:predict"
+V2_PATH = f"/v2/models/{MODEL}/infer"
+CONTENT_TYPES = st.sampled_from(
+    [None, "application/json", "text/plain", "application/x-www-form-urlencoded",
+     "application/json; charset=utf-8", "application/cloudevents+json", "application/octet-stream"]
+)  # fmt: skip
+
+
+def post(client, path, content, content_type="application/json", **headers):
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return client.post(path, content=content, headers=headers)
 
 
 @FUZZ
-@given(body=v1_bodies)
-def test_v1_json_bodies_never_500(client, body):
-    assert_client_error_or_ok(client.post(f"/v1/models/{MODEL}:predict", json=body))
+@given(body=v1_bodies, content_type=CONTENT_TYPES)
+def test_v1_json_bodies_never_500(client, body, content_type):
+    assert_client_error_or_ok(post(client, V1_PATH, dumps(body), content_type))
 
 
 @FUZZ
-@given(body=v2_bodies)
-def test_v2_json_bodies_never_500(client, body):
-    assert_client_error_or_ok(client.post(f"/v2/models/{MODEL}/infer", json=body))
+@given(body=v2_bodies, content_type=CONTENT_TYPES)
+def test_v2_json_bodies_never_500(client, body, content_type):
+    assert_client_error_or_ok(post(client, V2_PATH, dumps(body), content_type))
 
 
 @FUZZ
-@given(raw=raw_bytes, v2=st.booleans())
-def test_raw_bytes_never_500(client, raw, v2):
-    path = f"/v2/models/{MODEL}/infer" if v2 else f"/v1/models/{MODEL}:predict"
-    response = client.post(path, content=raw, headers={"content-type": "application/json"})
+@given(body=deep_bodies(), v2=st.booleans())
+def test_bodies_nested_thousands_deep_are_400(client, body, v2):
+    response = post(client, V2_PATH if v2 else V1_PATH, body)
     assert_client_error_or_ok(response)
+    assert response.status_code == 400
+
+
+@FUZZ
+@given(request=binary_extension_requests(), content_type=CONTENT_TYPES)
+def test_v2_binary_extension_never_500(client, request, content_type):
+    body, length = request
+    response = post(
+        client, V2_PATH, body, content_type, **{"inference-header-content-length": length}
+    )
+    assert_client_error_or_ok(response)
+
+
+@FUZZ
+@given(raw=raw_bytes, v2=st.booleans(), content_type=CONTENT_TYPES)
+def test_raw_bytes_never_500(client, raw, v2, content_type):
+    assert_client_error_or_ok(post(client, V2_PATH if v2 else V1_PATH, raw, content_type))
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["ce-id", "ce-type", "ce-specversion", "ce-source", "ce-contenttype",
+                          "ce-time", "content-type", "x-request-id"]),
+    value=header_values,
+    body=st.one_of(v1_bodies, json_values),
+)  # fmt: skip
+def test_v1_cloudevent_and_odd_headers_never_500(client, name, value, body):
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "t", name: value}
+    response = client.post(V1_PATH, content=dumps(body), headers=headers)
+    assert_client_error_or_ok(response)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8",
+     "APPLICATION/JSON", "application/octet-stream"],
+)  # fmt: skip
+def test_a_json_body_is_served_whatever_its_content_type(client, content_type):
+    body = dumps({"instances": ["A haunted house."]})
+    response = post(client, V1_PATH, body, content_type)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["scores"]
 
 
 def test_the_fuzzed_app_does_answer_good_requests(client):
@@ -172,16 +315,6 @@ GRPC_MAX_MESSAGE = 4096  # what start_model_server sets from --max_payload_bytes
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
 
-def bytes_tensor(elements: list[bytes]) -> bytes:
-    """The V2 raw BYTES encoding: each element as a 4-byte little-endian length, then its bytes."""
-    return b"".join(struct.pack("<I", len(e)) + e for e in elements)
-
-
-plot_bytes = st.one_of(
-    st.sampled_from([b"", b" ", b"\t\n ", b"\xff\xfe", b"caf\xe9", b"\x00", b"A heist."]),
-    st.text(max_size=40).map(str.encode),
-    st.binary(max_size=30),
-)
 shapes = st.lists(st.integers(-2, 12) | st.integers(-(2**40), 2**40), max_size=3)
 
 
@@ -298,6 +431,7 @@ class GrpcTarget:
     model: object
     sink: EventSink
     registry: object
+    channel: object
 
     def model_calls(self) -> tuple[float, float]:
         """(model calls, titles in them) so far: ``trending_model_batch_size`` count and sum."""
@@ -312,10 +446,9 @@ class GrpcTarget:
 def grpc_target(trained_bundle):
     from kserve.protocol.dataplane import DataPlane
     from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
-    from kserve.protocol.grpc.server import GRPCServer
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
-    from cli.processes import free_port
+    from serving.predictor.grpc_server import GuardedGRPCServer
     from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget
 
     model, repository, registry = load_model(
@@ -327,30 +460,64 @@ def grpc_target(trained_bundle):
         transport=httpx.MockTransport(sink),
         on_drop=model.metrics.record_payload_log_dropped,
     ).start()
-    port = free_port()
     limits = {
         "grpc_max_send_message_length": 1 << 22,
         "grpc_max_receive_message_length": GRPC_MAX_MESSAGE,
     }
-    server = GRPCServer(
-        port, DataPlane(repository), ModelRepositoryExtension(repository), limits, grace_period=1
+    server = GuardedGRPCServer(  # as start_model_server runs it, on a port the system picks
+        0, DataPlane(repository), ModelRepositoryExtension(repository), limits, grace_period=1
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-fuzz-server", daemon=True)
     thread.start()
     serving = asyncio.run_coroutine_threadsafe(server.start(2), loop)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    channel = None
     try:
+        port = wait_for(lambda: server.bound_port, "the gRPC server to bind")
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=30)
-        yield GrpcTarget(pb_grpc.GRPCInferenceServiceStub(channel), model, sink, registry)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        yield GrpcTarget(stub, model, sink, registry, channel)
     finally:
-        channel.close()
+        if channel is not None:
+            channel.close()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
         serving.result(timeout=30)
         asyncio.run_coroutine_threadsafe(model.batcher.close(), loop).result(timeout=30)
         model.payload_log.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
+
+
+def wait_for(check, what, timeout=30.0):
+    """Poll ``check`` (a cheap attribute read) until it is truthy."""
+    done = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        value = check()
+        if value:
+            return value
+        done.wait(0.05)
+    raise TimeoutError(f"waited {timeout} s for {what}")
+
+
+GRPC_METHODS = [
+    "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
+    "RepositoryModelLoad", "RepositoryModelUnload",
+]  # fmt: skip
+
+
+def raw_grpc_call(channel, method: str, payload: bytes) -> tuple[grpc.StatusCode, str]:
+    """Call ``method`` with ``payload`` as the message bytes, unchecked by any client code."""
+    call = channel.unary_unary(
+        f"/inference.GRPCInferenceService/{method}",
+        request_serializer=lambda raw: raw,
+        response_deserializer=lambda raw: raw,
+    )
+    try:
+        call(payload, timeout=30)
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 def grpc_status(stub, request) -> tuple[grpc.StatusCode, str, object]:
@@ -383,6 +550,31 @@ def test_grpc_requests_never_internal(grpc_target, request):
         assert details.strip(), f"{code} without a message"
     if request.model_name != MODEL:  # KServe decodes the tensors before it looks the model up
         assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), details
+
+
+@GRPC_FUZZ
+@given(method=st.sampled_from(GRPC_METHODS), payload=st.binary(max_size=200))
+def test_grpc_arbitrary_bytes_are_never_unknown(grpc_target, method, payload):
+    code, details = raw_grpc_call(grpc_target.channel, method, payload)
+    assert code not in SERVER_FAULTS, details
+    assert not EXCEPTION_TEXT.search(details), details
+
+
+def test_grpc_non_protobuf_bytes_are_invalid_argument(grpc_target):
+    code, details = raw_grpc_call(grpc_target.channel, "ModelInfer", b"\x0a\x02\xff\xfe")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid inference.ModelInferRequest" in details
+
+
+@pytest.mark.parametrize("method", ["RepositoryModelLoad", "RepositoryModelUnload"])
+def test_grpc_repository_extension_is_refused_and_the_model_stays(grpc_target, method):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    request = getattr(pb, f"{method}Request")(model_name=MODEL).SerializeToString()
+    code, _ = raw_grpc_call(grpc_target.channel, method, request)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    ready = grpc_target.stub.ModelReady(pb.ModelReadyRequest(name=MODEL), timeout=30)
+    assert ready.ready
 
 
 @settings(GRPC_FUZZ, max_examples=60)
