@@ -683,7 +683,7 @@ def test_only_the_canary_controller_may_touch_the_api_and_only_its_inference_ser
             "apiGroups": ["serving.kserve.io"],
             "resources": ["inferenceservices"],
             "resourceNames": ["genre-classifier"],
-            "verbs": ["get", "patch", "update"],
+            "verbs": ["get", "patch"],
         }
     ]
     tokens = {
