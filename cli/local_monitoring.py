@@ -1,8 +1,10 @@
-"""The repository's Prometheus, rules and Alertmanager configs, rewired for processes on loopback.
+"""Prometheus and Alertmanager as local processes: the one place that finds and starts them.
 
-Used by the demo, the closed-loop integration test and the loop benchmark, so all run exactly the
-shipped rules and routing with only ports, intervals and timers changed. The test and the benchmark
-also find the binaries and start Prometheus and Alertmanager here.
+Two uses. The demo, the closed-loop integration test and the loop benchmark run the repository's
+Prometheus, rules and Alertmanager configs rewired for loopback (:func:`running_monitoring`), so
+all run exactly the shipped rules and routing with only ports, intervals and timers changed. The
+local canary stack runs a bare Prometheus scraping the router (:func:`running_prometheus`). Both
+build Prometheus's command line with :func:`prometheus_command`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from cli.processes import running_process
+from cli.processes import free_port, running_process
 
 # Debian's package installs Alertmanager as prometheus-alertmanager; upstream tarballs as alertmanager.
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
@@ -23,6 +25,11 @@ INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager (Debian pa
 
 class MonitoringBinariesMissingError(RuntimeError):
     """Prometheus or Alertmanager is not on PATH; the message says what to install."""
+
+
+def prometheus_binary(which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """Path of the ``prometheus`` executable on PATH, or None."""
+    return which("prometheus")
 
 
 def find_monitoring_binaries(
@@ -34,7 +41,7 @@ def find_monitoring_binaries(
     Raises MonitoringBinariesMissingError naming what is missing and how to install it.
     """
     found = {
-        "prometheus": which("prometheus"),
+        "prometheus": prometheus_binary(which),
         "alertmanager": next(filter(None, map(which, ALERTMANAGER_NAMES)), None),
     }
     missing = [name for name, path in found.items() if path is None]
@@ -117,13 +124,20 @@ def monitoring_commands(
             f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
             "--cluster.listen-address=",  # no gossip port: one instance, and no clash with others
         ],
-        "prometheus": [
-            binaries["prometheus"],
-            f"--config.file={configs['prometheus']}",
-            f"--storage.tsdb.path={state_dir / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-        ],
+        "prometheus": prometheus_command(
+            binaries["prometheus"], configs["prometheus"], ports["prometheus"], state_dir
+        ),
     }
+
+
+def prometheus_command(binary: str, config: Path, port: int, state_dir: Path) -> list[str]:
+    """Prometheus on ``127.0.0.1:port`` with ``config``, its data in ``state_dir/prometheus``."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={state_dir / 'prometheus'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
 
 
 @contextmanager
@@ -146,3 +160,34 @@ def running_monitoring(
                 running_process(command, f"{urls[name]}/-/ready", log_dir / f"{name}.log")
             )
         yield urls
+
+
+@contextmanager
+def running_prometheus(
+    targets: dict[str, str], workdir: Path, *, scrape_interval: str = "1s", timeout: float = 60.0
+) -> Iterator[str]:
+    """Run a bare Prometheus scraping ``{job: host:port}`` until the block ends; yield its URL.
+
+    Raises:
+        MonitoringBinariesMissingError: No ``prometheus`` binary (the message says what to
+            install).
+        ServiceFailedError: It exited or did not become ready.
+    """
+    binary = prometheus_binary()
+    if binary is None:
+        raise MonitoringBinariesMissingError(f"prometheus not found on PATH: {INSTALL_HINT}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]}
+            for job, target in targets.items()
+        ],
+    }
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = prometheus_command(binary, config_path, port, workdir)
+    with running_process(command, f"{url}/-/ready", workdir / "prometheus.log", timeout=timeout):
+        yield url

@@ -59,3 +59,14 @@ def test_commands_use_the_rewired_configs_ports_and_state(tmp_path: Path) -> Non
     assert f"--config.file={configs['prometheus']}" in commands["prometheus"]
     assert "--web.listen-address=127.0.0.1:9101" in commands["prometheus"]
     assert f"--storage.tsdb.path={tmp_path / 'state' / 'prometheus'}" in commands["prometheus"]
+
+
+def test_bare_prometheus_without_the_binary_says_what_to_install(tmp_path, monkeypatch) -> None:
+    from cli import local_monitoring
+
+    monkeypatch.setattr(local_monitoring, "prometheus_binary", lambda: None)
+    with (
+        pytest.raises(MonitoringBinariesMissingError, match=r"prometheus not found.*apt-get"),
+        local_monitoring.running_prometheus({"router": "127.0.0.1:1"}, tmp_path),
+    ):
+        pass
