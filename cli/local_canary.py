@@ -5,7 +5,7 @@ Used by ``cli.canary.run_local_canary`` (``make demo``) and the integration test
 
 from __future__ import annotations
 
-import shutil
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,59 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import yaml
 
-from cli.processes import free_port, running_process, running_service
+from cli.local_monitoring import running_prometheus
+from cli.processes import free_port, running_service
 from serving.router.split import TrafficSplit, Upstream, write_split
 
 ROUTER_JOB = "trending-router"
 
 
-class PrometheusMissingError(RuntimeError):
-    """The prometheus binary is not installed."""
-
-
-def prometheus_binary() -> str | None:
-    """Path of the ``prometheus`` binary, or None."""
-    return shutil.which("prometheus")
-
-
-@contextmanager
-def local_prometheus(
-    targets: dict[str, str], workdir: Path, *, scrape_interval: str = "1s", timeout: float = 60.0
-) -> Iterator[str]:
-    """Run Prometheus scraping ``{job: host:port}`` until the block ends; yields its URL.
-
-    Raises:
-        PrometheusMissingError: No ``prometheus`` binary (apt-get install prometheus).
-        ServiceFailedError: It exited or did not become ready.
-    """
-    binary = prometheus_binary()
-    if binary is None:
-        raise PrometheusMissingError(
-            "the prometheus binary is not installed; `apt-get install -y prometheus` "
-            "(Debian package) and retry"
-        )
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": [target]}]}
-            for job, target in targets.items()
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "prometheus.log"
-    command = [binary, f"--config.file={workdir / 'prometheus.yml'}",
-               f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
-    with running_process(command, f"{url}/-/ready", log_path, timeout=timeout):
-        yield url
+# Bearer tokens of the routers this process started, by router URL: a TrafficGenerator pointed at
+# one of them sends its feedback with the token without being handed it.
+_ROUTER_TOKENS: dict[str, str] = {}
 
 
 class TrafficGenerator:
-    """Sends V1 requests to the router from a thread (and feedback when labels are known)."""
+    """Sends V1 requests to the router from a thread (and feedback when labels are known).
+
+    Feedback carries ``token`` as its bearer token; without one, the token of a router that
+    :func:`local_canary_stack` started at ``url``.
+    """
 
     def __init__(
         self,
@@ -76,12 +42,15 @@ class TrafficGenerator:
         rate_per_second: float = 20.0,
         batch: int = 4,
         send_feedback: bool = False,
+        token: str | None = None,
     ) -> None:
         if not titles:
             raise ValueError("the traffic generator needs at least one title")
         self.url, self.model, self.titles = url.rstrip("/"), model, titles
         self.interval = 1.0 / rate_per_second
         self.send_feedback = send_feedback
+        token = token or _ROUTER_TOKENS.get(self.url)
+        self.feedback_headers = {"authorization": f"Bearer {token}"} if token else {}
         self.batch = batch
         self.sent = 0
         self.status_codes: dict[int, int] = {}
@@ -103,8 +72,9 @@ class TrafficGenerator:
                     if self.send_feedback and r.status_code == 200:
                         for t, inst in zip(batch, instances, strict=True):
                             if t.get("genres"):
-                                client.post(f"{self.url}/feedback", json={
-                                    "title_id": inst["title_id"], "genres": list(t["genres"])})  # fmt: skip
+                                client.post(f"{self.url}/feedback", headers=self.feedback_headers,
+                                            json={"title_id": inst["title_id"],
+                                                  "genres": list(t["genres"])})  # fmt: skip
                 except httpx.HTTPError:
                     self.status_codes[0] = self.status_codes.get(0, 0) + 1
                 self.sent += 1
@@ -124,11 +94,12 @@ class TrafficGenerator:
 
 @dataclass
 class LocalCanaryStack:
-    """URLs and files of a running local stack."""
+    """URLs and files of a running local stack (``token``: the router's bearer token)."""
 
     model: str
     router_url: str
     split_file: Path
+    token: str
     prometheus_url: str | None
     upstreams: dict[int, str] = field(default_factory=dict)
 
@@ -193,14 +164,22 @@ def local_canary_stack(
             upstreams[version] = url
         router_port = free_port()
         router_url = f"http://127.0.0.1:{router_port}"
-        result = LocalCanaryStack(model, router_url, split_file, None, upstreams)
+        token = secrets.token_hex(32)
+        token_file = workdir / "router.token"
+        token_file.touch()
+        token_file.chmod(0o600)  # before the secret goes in
+        token_file.write_text(token)
+        result = LocalCanaryStack(model, router_url, split_file, token, None, upstreams)
         result.route(versions[0])
         stack.enter_context(running_service(
-            "serving.router", ["--split_file", str(split_file), "--http_port", str(router_port)],
+            "serving.router", ["--split_file", str(split_file), "--token_file", str(token_file),
+                               "--http_port", str(router_port)],
             f"{router_url}/v2/health/ready", workdir / "router.log",
         ))  # fmt: skip
+        _ROUTER_TOKENS[router_url] = token
+        stack.callback(_ROUTER_TOKENS.pop, router_url, None)
         if with_prometheus:
             result.prometheus_url = stack.enter_context(
-                local_prometheus({ROUTER_JOB: f"127.0.0.1:{router_port}"}, workdir / "prometheus")
+                running_prometheus({ROUTER_JOB: f"127.0.0.1:{router_port}"}, workdir / "prometheus")
             )
         yield result

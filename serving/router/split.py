@@ -6,11 +6,14 @@ atomically; the router re-reads it when its modification time changes.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trending.rollout.canary import CanaryPolicyError
+
+log = logging.getLogger("trending.router")
 
 
 class SplitFileError(CanaryPolicyError):
@@ -81,3 +84,41 @@ def read_split(path: Path) -> TrafficSplit:
         return TrafficSplit.model_validate_json(path.read_text())
     except ValidationError as exc:
         raise SplitFileError(f"traffic split file {path} is invalid: {exc}") from None
+
+
+class SplitFile:
+    """The split file as the router sees it: re-read when it changes, the last valid one kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._mtime: int | None = None
+        self._split: TrafficSplit | None = None
+        self._warned = False
+
+    def current(self) -> TrafficSplit:
+        """The split in force, re-validated after every change of the file.
+
+        A file that turns missing or invalid after a valid one was read leaves the last valid
+        split in force (logged), so a bad edit cannot take the router down; writers replace the
+        file atomically (:func:`write_split`), so this only happens on a hand edit.
+
+        Raises:
+            SplitFileError: No valid split was ever read (at start).
+        """
+        if self._split is None:  # at start: a missing or invalid file is an error
+            self._mtime = self.path.stat().st_mtime_ns if self.path.is_file() else None
+            self._split = read_split(self.path)
+            return self._split
+        mtime: int | None = None
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime != self._mtime:
+                self._split = read_split(self.path)
+                self._mtime = mtime
+                self._warned = False
+        except (OSError, SplitFileError) as exc:
+            self._mtime = mtime  # not re-read until the file changes again
+            if not self._warned:
+                log.warning("keeping the last valid traffic split: %s", exc)
+                self._warned = True
+        return self._split

@@ -8,8 +8,10 @@ errors and latency are fine. Every decision is in the registry event log with it
 from __future__ import annotations
 
 import pytest
+from fixtures.metrics import scrape
 
-from cli.local_canary import TrafficGenerator, local_canary_stack, prometheus_binary
+from cli.local_canary import TrafficGenerator, local_canary_stack
+from cli.local_monitoring import prometheus_binary
 from serving.canary.actuators import LocalSplitActuator
 from serving.canary.controller import ControllerMetrics, run_canary
 from serving.router.split import read_split
@@ -78,7 +80,7 @@ def stack(tmp_path_factory):
         max_instances={versions["faulty"]: 0},  # injected fault: rejects every request (4xx)
     ) as running:  # fmt: skip
         traffic = TrafficGenerator(running.router_url, MODEL, records, rate_per_second=20,
-                                   batch=4, send_feedback=True).start()  # fmt: skip
+                                   batch=4, send_feedback=True, token=running.token).start()  # fmt: skip
         try:
             yield uri, versions, running, traffic
         finally:
@@ -127,6 +129,12 @@ def test_healthy_canary_is_promoted_step_by_step(stack):
     assert all("threshold" in c and "value" in c for c in first["checks"])
     assert metrics.decisions.labels(MODEL, "promote")._value.get() == len(promotes)
     assert traffic.status_codes.get(200, 0) > 0
+    router = scrape(stack[2].router_url)
+    # The generator's feedback carried the router's bearer token: counted, none refused.
+    assert sum(v for (name, _), v in router.items() if name == "trending_feedback_jaccard_count")
+    refused = [(dict(labels), v) for (name, labels), v in router.items()
+               if name == "trending_router_refused_total"]  # fmt: skip
+    assert not [v for labels, v in refused if labels["reason"] == "unauthenticated" and v]
 
 
 def test_canary_with_errors_is_rolled_back(stack):
