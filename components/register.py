@@ -32,14 +32,19 @@ def register(
     import json
     from pathlib import Path
 
+    from trending.modelling.bundle import sign_if_configured
     from trending.modelling.runs import RunLog
     from trending.registry import Registry, stage_new_version
 
     registry = Registry.from_uri(registry_uri, model_name)
     runs = RunLog.from_uri(registry_uri, model_name)
     run = runs.get(json.loads(Path(decision.path).read_text())["run_id"])
+    # Signed with TRENDING_BUNDLE_SIGNING_KEY(_FILE) when this step holds the key (ADR 0011).
     version = registry.register_version(
-        Path(bundle.path), actor=actor, reason=reason, run_record=run.model_dump(mode="json")
+        sign_if_configured(Path(bundle.path)),
+        actor=actor,
+        reason=reason,
+        run_record=run.model_dump(mode="json"),
     )
     stage_new_version(registry, version, actor=actor, reason=reason)
     runs.write(run.model_copy(update={"registered_version": version}))

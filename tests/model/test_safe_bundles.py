@@ -45,6 +45,8 @@ from trending.modelling.bundle import (
 from trending.modelling.families import GenrePredictor, load_model
 from trending.modelling.families.base import model_family
 from trending.modelling.families.tfidf import OneVsRestLogistic
+from trending.modelling.training import evaluate_bundle
+from trending.monitoring.drift import add_drift_detector
 from trending.registry import IncompleteVersionError, Registry
 from trending.settings import Settings
 
@@ -273,6 +275,18 @@ def test_the_register_step_signs_only_with_a_key(tmp_path, keys, monkeypatch):
     monkeypatch.setenv("TRENDING_BUNDLE_SIGNING_KEY", keys[0])
     sign_if_configured(bundle)
     verify_bundle(bundle, trust=_trust(keys[1]))
+
+
+def test_pipeline_steps_before_registration_ignore_a_configured_public_key(
+    copy, keys, titles, monkeypatch
+):
+    # A public key set pipeline-wide must not stop the steps that build the (unsigned) bundle.
+    monkeypatch.setenv("TRENDING_BUNDLE_PUBLIC_KEY", keys[1])
+    add_drift_detector(copy, titles.iloc[:60], n_components=4)
+    manifest = evaluate_bundle(copy, titles.iloc[:40])
+    assert "test" in manifest.metrics and any(f.startswith("drift/") for f in manifest.files)
+    with pytest.raises(BundleSignatureError, match="is not signed"):
+        GenrePredictor.from_bundle(copy)  # a loader still asks for the signature
 
 
 def test_registry_downloads_refuse_unsigned_versions_where_a_key_is_configured(

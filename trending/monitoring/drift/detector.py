@@ -200,10 +200,10 @@ def add_drift_detector(
     """
     from trending.features.featurize import texts_of
     from trending.modelling.bundle import read_manifest, write_manifest
-    from trending.modelling.families.predictor import GenrePredictor
+    from trending.modelling.training import candidate_predictor
 
     bundle_dir = Path(bundle_dir)
-    predictor = GenrePredictor.from_bundle(bundle_dir)
+    predictor = candidate_predictor(bundle_dir)  # not registered, so not signed yet (ADR 0011)
     texts = texts_of(reference_frame)
     titles = [
         (str(plot), [str(r) for r in (reviews if reviews is not None else [])])
