@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import struct
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from unittest import mock
 from urllib.parse import unquote
@@ -641,3 +643,414 @@ def test_grpc_oversized_message_is_resource_exhausted(grpc_target):
         grpc_target.stub, pb.ModelInferRequest(model_name=MODEL, inputs=[tensor])
     )
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, details
+
+
+# ---- the crafted battery against a real predictor process ----------------------------------------
+
+BATTERY_MAX_PAYLOAD = 65536
+BATTERY_BODY_TIMEOUT = 1.0  # stalled bodies answer 408 after this long
+
+
+@pytest.fixture(scope="module")
+def live_predictor(trained_bundle, tmp_path_factory):
+    """``python -m serving.predictor`` as deployed: uvicorn, KServe's app, the gRPC server."""
+    from cli.processes import free_port, running_service
+
+    http_port, grpc_port = free_port(), free_port()
+    args = [
+        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", "3",
+        "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--max_instances", "8",
+        "--max_payload_bytes", str(BATTERY_MAX_PAYLOAD),
+        "--body_timeout_seconds", str(BATTERY_BODY_TIMEOUT),
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{http_port}"
+    log = tmp_path_factory.mktemp("logs") / "predictor.log"
+    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
+        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client, channel, http_port
+        channel.close()
+
+
+@dataclass
+class Case:
+    """One crafted request: its class, its protocol, and how to send it."""
+
+    kind: str
+    protocol: str  # v1, v2, http, grpc
+    send: object  # (client, channel, port) -> HTTP status or grpc.StatusCode
+
+
+def http_case(kind, protocol, method, path, content=b"", **headers):
+    def send(client, channel, port):
+        try:
+            return client.request(method, path, content=content, headers=headers)
+        except httpx.LocalProtocolError:  # a header value httpx will not write: write it raw
+            lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: x"]
+            lines += [k.encode() + b": " + (v if isinstance(v, bytes) else v.encode())
+                      for k, v in headers.items()]  # fmt: skip
+            lines.append(f"Content-Length: {len(content)}".encode())
+            return send_raw(port, b"\r\n".join(lines) + b"\r\n\r\n" + content)
+
+    return Case(kind, protocol, send)
+
+
+def send_raw(port: int, request: bytes) -> int:
+    """Write ``request`` byte for byte; the answer's status (0: closed without an answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0].split()
+    return int(status_line[1]) if len(status_line) > 1 else 0
+
+
+def socket_case(kind, protocol, request: bytes):
+    """A request written byte for byte (lying Content-Length, broken framing)."""
+    return Case(kind, protocol, lambda client, channel, port: send_raw(port, request))
+
+
+def grpc_case(kind, method, payload: bytes):
+    def send(client, channel, port):
+        return raw_grpc_call(channel, method, payload)[0]
+
+    return Case(kind, "grpc", send)
+
+
+def v2_body(tensor=None, **extra):
+    tensor = tensor or {"name": "plot", "shape": [1], "datatype": "BYTES", "data": ["A heist."]}
+    return {"inputs": [tensor], **extra}
+
+
+def crafted_cases() -> list[Case]:
+    """The battery: every class of input that produced a 5xx or UNKNOWN before, and more."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    cases: list[Case] = []
+    json_ct = {"content-type": "application/json"}
+
+    def v1(kind, content, **headers):
+        cases.append(http_case(kind, "v1", "POST", V1_PATH, content, **{**json_ct, **headers}))
+
+    def v2(kind, content, path=V2_PATH, **headers):
+        cases.append(http_case(kind, "v2", "POST", path, content, **{**json_ct, **headers}))
+
+    # Depth: arrays or objects nested past every parser's limit, at the top and in each field.
+    for depth in (33, 100, 999, 1000, 1001, 3000, 10000):
+        for opener, closer in (("[", "]"), ('{"a":', "}")):
+            nested = opener * depth + '"x"' + closer * depth
+            for template in ("{}", '{{"instances": {}}}', '{{"instances": [{{"plot": {}}}]}}',
+                             '{{"instances": [{{"plot": "x", "reviews": {}}}]}}'):  # fmt: skip
+                v1("depth", template.format(nested).encode())
+            for template in ('{{"id": {}, "inputs": []}}', '{{"inputs": {}}}',
+                             '{{"inputs": [{{"name": "p", "shape": [1], "datatype": "BYTES", '
+                             '"data": {}}}]}}', '{{"inputs": [], "parameters": {}}}'):  # fmt: skip
+                v2("depth", template.format(nested).encode())
+    # Lone and misordered surrogates in every string field.
+    for bad in ('"\\ud800"', '"\\udfff"', '"\\udc00\\ud800"', '"a\\ud800b"', '"\\ud800\\u0041"'):
+        for template in ('{{"instances": [{}]}}', '{{"instances": [{{"plot": {}}}]}}',
+                         '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
+                         '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
+                         '{{{}: 1, "instances": ["x"]}}'):  # fmt: skip
+            v1("surrogate", template.format(bad).encode())
+        for body in (v2_body(id="X"), v2_body({"name": "X", "shape": [1], "datatype": "BYTES",
+                                               "data": ["x"]}),
+                     v2_body({"name": "p", "shape": [1], "datatype": "X", "data": ["x"]}),
+                     v2_body({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["X"]}),
+                     v2_body(parameters={"X": 1}), v2_body(outputs=[{"name": "X"}])):  # fmt: skip
+            v2("surrogate", json.dumps(body).replace('"X"', bad).encode())
+    # NaN, Infinity and numbers that overflow a double, where KServe's models validate.
+    for bad in ("NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1e309", "nan", "inf"):
+        for template in ('{{"instances": [{}]}}', '{{"instances": [{{"plot": {}}}]}}',
+                         '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
+                         '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
+                         '{{"instances": ["x"], "extra": {}}}', "{}"):  # fmt: skip
+            v1("nan_infinity", template.format(bad).encode())
+        for body in (v2_body(id=0), v2_body({"name": "p", "shape": [0], "datatype": "BYTES",
+                                             "data": ["x"]}),
+                     v2_body({"name": "p", "shape": [1], "datatype": "FP32", "data": [0]}),
+                     v2_body(parameters={"p": 0}),
+                     v2_body({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["x"],
+                              "parameters": {"p": 0}})):  # fmt: skip
+            v2("nan_infinity", json.dumps(body).replace(": 0", ": " + bad)
+               .replace("[0]", f"[{bad}]").encode())  # fmt: skip
+    # Encodings that are not UTF-8 JSON.
+    good = json.dumps({"instances": ["Un café à Paris."]}, ensure_ascii=False)
+    for kind, content in [
+        ("encoding", good.encode("latin-1")), ("encoding", good.encode("utf-16")),
+        ("encoding", good.encode("utf-32")), ("encoding", b"\xef\xbb\xbf" + good.encode()),
+        ("encoding", b'{"instances": ["\xc0\xaf"]}'), ("encoding", b'{"instances": ["\xed\xa0\x80"]}'),
+        ("encoding", b'{"instances": ["a\x00b"]}'), ("encoding", b"\x00" * 64),
+        ("encoding", b"\xff" * 64), ("encoding", b""),
+    ]:  # fmt: skip
+        v1(kind, content)
+        v2(kind, content)
+    # Content types: a JSON body is served whatever the header says; a non-JSON body is a 400.
+    body = json.dumps({"instances": ["A heist."]}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                         "application/json; charset=utf-8", "application/cloudevents+json",
+                         "application/octet-stream", "image/png", "", "APPLICATION/JSON",
+                         "application/json; charset=latin-1"):  # fmt: skip
+        v1("content_type", body, **{"content-type": content_type})
+        v1("content_type", b"plot=A heist", **{"content-type": content_type})
+        v2("content_type", json.dumps(v2_body()).encode(), **{"content-type": content_type})
+    # Huge counts and shapes.
+    for n in (9, 100, 5000):
+        v1("huge_count", json.dumps({"instances": ["A heist."] * n}).encode())
+        v2("huge_count", json.dumps(v2_body({"name": "p", "shape": [n], "datatype": "BYTES",
+                                             "data": ["A heist."] * n})).encode())  # fmt: skip
+    for reviews in (51, 1000):
+        v1("huge_count", json.dumps({"instances": [{"plot": "x", "reviews": ["r"] * reviews}]})
+           .encode())  # fmt: skip
+    for shape in ([2**62], [2**63 - 1], [-(2**63)], [2**64], [10**30], [-1], [1, 2**62],
+                  [2**31, 2**31], [0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]):  # fmt: skip
+        v2("huge_count", json.dumps(v2_body({"name": "p", "shape": shape, "datatype": "BYTES",
+                                             "data": ["A heist."]})).encode())  # fmt: skip
+    v1("huge_count", json.dumps({"instances": [{"plot": "x" * 70000}]}).encode())
+    v1("huge_count", json.dumps({"instances": [{"plot": "x", "title_id": "t" * 201}]}).encode())
+    # Type confusion in every field.
+    for value in ("null", "1", '"x"', "true", "{}", "[]", "[[]]", '[{"a": 1}]', "[1.5]"):
+        v1("type", f'{{"instances": {value}}}'.encode())
+        v1("type", f'{{"instances": [{{"plot": {value}}}]}}'.encode())
+        v1("type", f'{{"instances": [{{"plot": "x", "reviews": {value}}}]}}'.encode())
+        for field in ("id", "inputs", "parameters", "outputs"):
+            v2("type", json.dumps(v2_body()).replace("}", f', "{field}": {value}}}', 1)
+               .encode() if field != "inputs" else f'{{"inputs": {value}}}'.encode())  # fmt: skip
+        for field in ("name", "shape", "datatype", "data", "parameters"):
+            tensor = json.dumps({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["x"]})
+            tensor = tensor.replace(f'"{field}": ', f'"{field}": {value}, "_{field}": ')
+            if field == "parameters":
+                tensor = tensor[:-1] + f', "parameters": {value}}}'
+            v2("type", f'{{"inputs": [{tensor}]}}'.encode())
+    for datatype in ("FP16", "FP32", "INT8", "UINT64", "BOOL", "BF16", "", "bytes"):
+        v2("type", json.dumps(v2_body({"name": "p", "shape": [1], "datatype": datatype,
+                                       "data": [1]})).encode())  # fmt: skip
+    # The V2 binary tensor extension: the header and the framing, lying in every way.
+    head = json.dumps({"inputs": [{"name": "plot", "shape": [1], "datatype": "BYTES",
+                                   "parameters": {"binary_data_size": 12}}]}).encode()  # fmt: skip
+    raw = bytes_tensor([b"A heist."])
+    for length in (str(len(head)), "abc", "-1", "0", "", " ", "1e3", "0x10", str(len(head) + 1),
+                   str(len(head) - 1), str(2**64), "\uff19", "1" * 400, "\xff\xfe"):  # fmt: skip
+        v2("binary_header", head + raw, **{"inference-header-content-length":
+                                          length.encode()})  # fmt: skip
+    for size in (-1, 0, 11, 13, 2**40, "12", 12.5, True, None, [12], {"a": 1}):
+        bad_head = head.replace(b": 12", b": " + json.dumps(size).encode())
+        v2("binary_framing", bad_head + raw,
+           **{"inference-header-content-length": str(len(bad_head))})  # fmt: skip
+    for payload in (struct.pack("<I", 100) + b"short", struct.pack("<I", 3) + b"\xff\xfe\xfd",
+                    b"\x01\x00", struct.pack("<I", 2**32 - 1) + b"x" * 7, raw + b"tail",
+                    bytes_tensor([b""]), bytes_tensor([b"\x00" * 5])):  # fmt: skip
+        sized = head.replace(b": 12", b": " + str(len(payload)).encode())
+        v2("binary_framing", sized + payload,
+           **{"inference-header-content-length": str(len(sized))})  # fmt: skip
+    for header in (b"[]", b"1", b'{"inputs": 1}', b'{"inputs": [1]}', b'{"inputs": [{}]}',
+                   b'{"inputs": [{"parameters": []}]}', b"NaN", b'{"inputs": [{"datatype": '
+                   b'"FP32", "parameters": {"binary_data_size": 4}}]}'):  # fmt: skip
+        v2("binary_framing", header + b"\x00\x00\x80\x7f",
+           **{"inference-header-content-length": str(len(header))})  # fmt: skip
+    outputs = json.dumps({"inputs": [{"name": "plot", "shape": [1], "datatype": "BYTES",
+                                      "parameters": {"binary_data_size": 12}}],
+                          "outputs": [{"name": "scores", "parameters": {"binary_data": True}},
+                                      {"name": "nope"}]}).encode()  # fmt: skip
+    v2("binary_framing", outputs + raw, **{"inference-header-content-length": str(len(outputs))})
+    # CloudEvents headers on V1.
+    ce = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "t"}
+    for name, value in [("ce-specversion", "0.1"), ("ce-specversion", ""), ("ce-id", ""),
+                        ("ce-time", "yesterday"), ("ce-contenttype", "application/json"),
+                        ("ce-contenttype", "text/plain"), ("ce-source", "%ff%fe"),
+                        ("ce-type", "\xff"), ("ce-dataschema", "::"), ("ce-id", "%")]:  # fmt: skip
+        v1("cloudevent", body, **{**ce, name: value.encode("latin-1")})
+    for structured in (
+        {"specversion": "1.0"},
+        {
+            "specversion": "1.0",
+            "id": 1,
+            "source": "s",
+            "type": "t",
+            "data": {"instances": ["x"]},
+        },
+        {"specversion": "9", "id": "1", "source": "s", "type": "t", "data": 1},
+    ):
+        v1("cloudevent", json.dumps(structured).encode(),
+           **{"content-type": "application/cloudevents+json"})  # fmt: skip
+    # Versioned paths and other routes.
+    for version in ("3", "4", "0", "03", "latest", "%00", "..", "x" * 300):
+        v2("versioned", json.dumps(v2_body()).encode(),
+           path=f"/v2/models/{MODEL}/versions/{version}/infer")  # fmt: skip
+        for suffix in ("", "/ready"):
+            cases.append(http_case("versioned", "v2", "GET",
+                                   f"/v2/models/{MODEL}/versions/{version}{suffix}"))  # fmt: skip
+    for path in (
+        "/v2/models/other/infer",
+        f"/v2/models/{MODEL}/versions/3/other",
+        f"/v2/repository/models/{MODEL}/load",
+        f"/v2/repository/models/{MODEL}/unload",
+        f"/v1/models/{MODEL}:explain",
+        "/v1/models/other:predict",
+        "/%ff",
+        "/v2/%00",
+    ):
+        cases.append(http_case("route", "http", "POST", path, body, **json_ct))
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+        cases.append(http_case("route", "http", method, V1_PATH, body, **json_ct))
+        cases.append(http_case("route", "http", method, V2_PATH, body, **json_ct))
+    # Framing written byte for byte: lying or broken Content-Length, broken chunks, stalls.
+    for path in (V1_PATH, V2_PATH):
+        start = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+        for request in (
+            start + b"Content-Length: abc\r\n\r\n" + body,
+            start + b"Content-Length: -5\r\n\r\n" + body,
+            start + b"Content-Length: 99999999999999999999\r\n\r\n" + body,
+            start + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\n" + body,
+            start + f"Content-Length: {len(body) + 50}\r\n\r\n".encode() + body,  # stalls: 408
+            start + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + body,
+            start + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"ins\r\n',  # stalls: 408
+            start + b"Content-Length: 2\r\n\r\n" + body,
+        ):
+            cases.append(socket_case("framing", "http", request))
+    # gRPC: bytes that are no protobuf message, and messages that lie.
+    garbage = [b"\xff\xfe\x00garbage", b"\x0a\x02\xff\xfe", b"\x0a\xff\xff\xff\xff\x0f",
+               b"\x12" * 50, b"\x08" + b"\xff" * 20]  # fmt: skip
+    for method in GRPC_METHODS:
+        for payload in garbage:
+            cases.append(grpc_case("grpc_garbage", method, payload))
+
+    def infer(**fields):
+        tensor = fields.pop("tensor", {"name": "plot", "datatype": "BYTES", "shape": [1]})
+        contents = fields.pop("contents", [b"A heist."])
+        request = pb.ModelInferRequest(model_name=fields.pop("model_name", MODEL), **fields)
+        t = request.inputs.add(**tensor)
+        t.contents.bytes_contents.extend(contents)
+        return request.SerializeToString()
+
+    for shape in ([2**62], [-1], [-(2**63)], [0], [1, 2**62], [1] * 20):
+        cases.append(
+            grpc_case(
+                "grpc_message",
+                "ModelInfer",
+                infer(tensor={"name": "p", "datatype": "BYTES", "shape": shape}),
+            )
+        )
+    for datatype in ("FP16", "FP32", "INT64", "BOOL", "", "x"):
+        cases.append(
+            grpc_case(
+                "grpc_message",
+                "ModelInfer",
+                infer(tensor={"name": "p", "datatype": datatype, "shape": [1]}),
+            )
+        )
+    for contents in ([b"\xff\xfe"], [b""], [b"x"] * 9, [b"\x00"], []):
+        cases.append(grpc_case("grpc_message", "ModelInfer", infer(contents=contents)))
+    for raw_contents in ([b"\xff"], [bytes_tensor([b"A"]), b"extra"], [b"\x05\x00\x00\x00ab"]):
+        cases.append(
+            grpc_case(
+                "grpc_message", "ModelInfer", infer(raw_input_contents=raw_contents, contents=[])
+            )
+        )
+    for name in ("", "other", MODEL.upper()):
+        cases.append(grpc_case("grpc_message", "ModelInfer", infer(model_name=name)))
+        cases.append(
+            grpc_case(
+                "grpc_message",
+                "ModelMetadata",
+                pb.ModelMetadataRequest(name=name, version="9").SerializeToString(),
+            )
+        )
+    return cases
+
+
+# gRPC statuses that mean "the server failed" rather than "the request was wrong".
+GRPC_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
+
+
+def assert_healthy(client, channel):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    assert client.get("/v2/health/ready").status_code == 200
+    answer = client.post(V1_PATH, json={"instances": ["A haunted house."]})
+    assert answer.status_code == 200, answer.text
+    stub = GRPC_STUB(channel)
+    assert stub.ModelReady(pb.ModelReadyRequest(name=MODEL), timeout=30).ready
+
+
+def GRPC_STUB(channel):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    return pb_grpc.GRPCInferenceServiceStub(channel)
+
+
+def test_crafted_battery_gets_no_5xx_and_the_server_stays_healthy(live_predictor, capsys):
+    client, channel, port = live_predictor
+    cases = crafted_cases()
+    assert len(cases) >= 500
+    answers: Counter[tuple[str, str, str]] = Counter()
+    faults = []
+    for i, case in enumerate(cases):
+        outcome = case.send(client, channel, port)
+        if isinstance(outcome, httpx.Response):
+            code = str(outcome.status_code)
+            if outcome.status_code >= 500:
+                faults.append((case.kind, case.protocol, code, outcome.text[:200]))
+            elif outcome.status_code >= 400:
+                message = outcome.json().get("error", "")
+                if not message or EXCEPTION_TEXT.search(message):
+                    faults.append((case.kind, case.protocol, code, outcome.text[:200]))
+        elif isinstance(outcome, grpc.StatusCode):
+            code = outcome.name
+            if outcome in GRPC_FAULTS:
+                faults.append((case.kind, case.protocol, code, ""))
+        else:
+            code = str(outcome)
+            if outcome >= 500:
+                faults.append((case.kind, case.protocol, code, ""))
+        answers[(case.kind, case.protocol, code)] += 1
+        if i % 25 == 24:
+            assert_healthy(client, channel)
+    assert_healthy(client, channel)
+    with capsys.disabled():
+        by_class = Counter()
+        for (_, protocol, code), n in answers.items():
+            by_class[(protocol, code)] += n
+        print(f"\ncrafted battery: {len(cases)} cases; by protocol and answer: "
+              f"{dict(sorted(by_class.items()))}")  # fmt: skip
+    assert not faults, faults
+    assert sum(n for (_, protocol, _), n in answers.items() if protocol == "grpc") >= 50
+
+
+def test_a_json_body_is_predicted_whatever_the_content_type_says(live_predictor):
+    client, _, _ = live_predictor
+    body = json.dumps({"instances": ["A haunted house."]}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                         "application/json; charset=utf-8", "APPLICATION/JSON"):  # fmt: skip
+        answer = client.post(V1_PATH, content=body, headers={"content-type": content_type})
+        assert answer.status_code == 200, (content_type, answer.text)
+
+
+def test_stalled_bodies_are_answered_408_and_closed(live_predictor):
+    """300 connections that send headers and part of a body, then nothing: none stays open."""
+    client, channel, port = live_predictor
+    request = (
+        f"POST {V1_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        'Content-Length: 1000\r\n\r\n{"instances": ['
+    ).encode()
+    sockets = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock.sendall(request)
+            sockets.append(sock)
+        for sock in sockets:
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes the connection
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+            assert b"did not arrive within" in answer
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert_healthy(client, channel)
