@@ -32,7 +32,7 @@ def start_retrain(
     """
     import json
 
-    from trending.rollout.retraining import start_retraining
+    from trending.rollout.retrain import start_retraining
 
     return json.dumps(
         start_retraining(
@@ -65,7 +65,7 @@ def finish_retrain(
     import json
     from pathlib import Path
 
-    from trending.rollout.retraining import finish_retraining
+    from trending.rollout.retrain import finish_retraining
 
     run_id = json.loads(Path(decision.path).read_text())["run_id"]
     return finish_retraining(registry_uri, model_name, reason=reason, run_id=run_id, actor=actor)

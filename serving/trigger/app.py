@@ -2,9 +2,8 @@
 
 POST /alerts needs ``Authorization: Bearer <token>`` (Alertmanager's
 ``http_config.authorization.credentials_file``). Firing alerts labelled ``action="retrain"`` must
-carry ``model`` and ``reason`` (drift|schedule|data_volume|performance), optionally ``window``
-(fixed|growing|drift_selected). De-duplication and rate limiting live in
-``trending.rollout.retrain.RetrainCoordinator``.
+carry ``model`` and ``reason`` (``RETRAIN_REASONS``), optionally ``window`` (``WINDOW_KINDS``).
+De-duplication and rate limiting live in ``trending.rollout.retrain.RetrainCoordinator``.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from trending.data.windows import WINDOW_KINDS
 from trending.rollout.retrain import (
-    REASONS,
-    WINDOWS,
+    RETRAIN_REASONS,
     RetrainCoordinator,
     RetrainDecision,
     RetrainRequest,
@@ -78,14 +77,14 @@ def retrain_requests(payload: WebhookPayload) -> list[RetrainRequest]:
         window = alert.labels.get("window")
         if not model:
             raise BadAlertError(f"alert {name} has no 'model' label: add it to the alert rule")
-        if reason not in REASONS:
+        if reason not in RETRAIN_REASONS:
             raise BadAlertError(
                 f"alert {name} has reason={reason!r}: the rule's 'reason' label must be one of "
-                f"{', '.join(REASONS)}"
+                f"{', '.join(RETRAIN_REASONS)}"
             )
-        if window is not None and window not in WINDOWS:
+        if window is not None and window not in WINDOW_KINDS:
             raise BadAlertError(
-                f"alert {name} has window={window!r}: use one of {', '.join(WINDOWS)}"
+                f"alert {name} has window={window!r}: use one of {', '.join(WINDOW_KINDS)}"
             )
         evidence = {
             "alertname": name,

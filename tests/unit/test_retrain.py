@@ -250,3 +250,21 @@ def test_webhook_starts_one_run_and_ignores_other_alerts(client) -> None:
 def test_short_tokens_are_refused(registry_uri: str) -> None:
     with pytest.raises(ValueError, match="16 characters"):
         TriggerService(RetrainCoordinator(registry_uri, RecordingLauncher()), "short")
+
+
+def test_one_vocabulary_every_reason_has_a_window_that_select_window_knows() -> None:
+    from typing import get_args
+
+    from trending.data.windows import WINDOW_KINDS, WindowKind
+    from trending.rollout.retrain import DEFAULT_WINDOW, RETRAIN_REASONS, RetrainReason
+
+    assert get_args(RetrainReason) == RETRAIN_REASONS
+    assert get_args(WindowKind) == WINDOW_KINDS
+    assert set(DEFAULT_WINDOW) == set(RETRAIN_REASONS)
+    assert set(DEFAULT_WINDOW.values()) <= set(WINDOW_KINDS)
+    for reason in RETRAIN_REASONS:  # the request model accepts exactly the vocabulary
+        assert RetrainRequest.for_reason(MODEL, reason).window == DEFAULT_WINDOW[reason]
+    with pytest.raises(ValueError):
+        RetrainRequest(model_name=MODEL, reason="boredom", window="growing")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        RetrainRequest(model_name=MODEL, reason="drift", window="sliding")  # type: ignore[arg-type]

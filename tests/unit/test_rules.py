@@ -50,7 +50,7 @@ def test_every_alert_has_a_promtool_test_that_expects_it_to_fire() -> None:
 
 
 def test_retrain_alerts_carry_the_trigger_label_contract() -> None:
-    from trending.rollout.retrain import REASONS
+    from trending.rollout.retrain import RETRAIN_REASONS
 
     rules = yaml.safe_load((MONITORING / "rules" / "trending.rules.yml").read_text())
     retrain = [
@@ -61,7 +61,7 @@ def test_retrain_alerts_carry_the_trigger_label_contract() -> None:
     ]
     assert {r["alert"] for r in retrain} >= {"DriftDetected", "ModelStale"}
     for rule in retrain:
-        assert rule["labels"]["reason"] in REASONS, rule["alert"]
+        assert rule["labels"]["reason"] in RETRAIN_REASONS, rule["alert"]
         assert "model" in rule["expr"], f"{rule['alert']} must keep the model label"
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 
 from trending.data.snapshots import SnapshotStore
 
+# The one definition of the training-data windows (retraining requests, the trigger, the pipeline).
 WindowKind = Literal["fixed", "growing", "drift_selected"]
-WINDOW_KINDS: tuple[str, ...] = ("fixed", "growing", "drift_selected")
+WINDOW_KINDS: tuple[WindowKind, ...] = get_args(WindowKind)
 
 
 def select_window(

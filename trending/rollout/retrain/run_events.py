@@ -7,8 +7,7 @@ from typing import Any
 from trending.data.windows import WINDOW_KINDS
 from trending.modelling.runs import RunLog
 from trending.registry import Registry
-
-RETRAIN_REASONS = ("drift", "schedule", "data_volume", "performance")
+from trending.rollout.retrain.request import RETRAIN_REASONS
 
 
 def start_retraining(
