@@ -412,7 +412,6 @@ class Sandbox:
             str(self.gid),
             "--unshare-user",
             "--unshare-pid",
-            "--die-with-parent",
             "--chdir",
             self.workdir,
             "--",

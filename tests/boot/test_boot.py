@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from cluster import (
@@ -226,7 +227,11 @@ class Release:
         bucket = registry_uri.removeprefix("s3://").split("/")[0]
         with environ(env):
             # MinIO's `mkdir -p /data/<bucket>` (kind) or the platform's existing bucket (prod).
-            boto3.client("s3").create_bucket(Bucket=bucket)
+            region = env["AWS_REGION"]
+            location = {} if region == "us-east-1" else {"LocationConstraint": region}
+            boto3.client("s3").create_bucket(
+                Bucket=bucket, **({"CreateBucketConfiguration": location} if location else {})
+            )
             registry = Registry.from_uri(registry_uri, self.settings["TRENDING_MODEL_NAME"])
             first = registry.register_version(self.bundle, actor="boot-test", reason="seed")
             second = registry.register_version(self.bundle, actor="boot-test", reason="seed")
@@ -364,7 +369,10 @@ class Release:
         # Expected: no KFP API server here. It must say so in one line, not a traceback.
         output = processes[-1].tail(40)
         lines = [line for line in output.splitlines() if line.strip()]
+        kfp_host = urlparse(self.settings["TRENDING_KFP_HOST"]).hostname or "?"
+        # One line, no traceback, and about the KFP API server (not a configuration error).
         clear = bool(lines) and "Traceback" not in output and len(lines) <= 3
+        clear = clear and kfp_host in lines[-1]
         return Outcome(
             pod.name,
             clear,
