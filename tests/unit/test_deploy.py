@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from fixtures.bundles import make_bundle
-from fixtures.chart import BASE_VALUES, chart_inference_service, pins_versions, render_manifest
+from fixtures.chart import BASE_VALUES, chart_inference_service, render_manifest
 from fixtures.kserve_models import build, check_merge_patch
 from typer.testing import CliRunner
 
@@ -135,14 +135,6 @@ def registry_env(tmp_path, monkeypatch):
     return registry
 
 
-@pytest.mark.xfail(
-    not pins_versions(),
-    reason="charts/trending does not pin versions yet: it needs inferenceService.predictor.version "
-    "and inferenceService.canary.version rendered as the predictor's --ref, and the Standard "
-    "canary predictor named v<canary.version>",
-    raises=Exception,
-    strict=True,
-)
 @pytest.mark.parametrize("chart_mode", MODES)
 def test_trending_deploy_dry_run_gives_the_predictor_spec_helm_template_gives(
     registry_env, tmp_path, chart_mode
