@@ -39,7 +39,11 @@ def main() -> dict:
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), feature_repo=REPO / "feature_repo")
-        source = FileSource(DEV_FILE) if DEV_FILE.is_file() else SyntheticSource(6000, seed=7)
+        source = (
+            FileSource(DEV_FILE, licence="tmdb")
+            if DEV_FILE.is_file()
+            else SyntheticSource(6000, seed=7)
+        )
         dataset = str(DEV_FILE.name) if DEV_FILE.is_file() else "synthetic:6000"
         started = time.perf_counter()
         manifest = ingest_source(source, settings).manifest

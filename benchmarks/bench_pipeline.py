@@ -34,7 +34,7 @@ def _ingest(settings) -> str:
     from trending.data.synthetic import generate_titles
 
     if DEV_FILE.is_file():
-        return ingest_source(FileSource(DEV_FILE), settings).manifest.snapshot_id
+        return ingest_source(FileSource(DEV_FILE, licence="tmdb"), settings).manifest.snapshot_id
     return ingest_frame(
         generate_titles(6000, seed=1), settings, source="synthetic"
     ).manifest.snapshot_id

@@ -88,6 +88,10 @@ def ingest(
         datetime | None,
         typer.Option(help="file/tmdb: event time of the rows (default: see docs/data.md)."),
     ] = None,
+    licence: Annotated[
+        str | None,
+        typer.Option(help="file: the file's licence by name (e.g. tmdb); required (docs/data.md)."),
+    ] = None,
     rows: int = typer.Option(1000, min=1, max=1_000_000, help="synthetic: rows to generate."),
     seed: int = typer.Option(7, help="synthetic: random seed."),
     pages: int = typer.Option(
@@ -117,7 +121,7 @@ def ingest(
         )
     params: dict[str, Any] = {
         "synthetic": {"rows": rows, "seed": seed},
-        "file": {"path": path, "mapping": mapping, "as_of": as_of},
+        "file": {"path": path, "mapping": mapping, "as_of": as_of, "licence": licence},
         "tmdb": {"pages": pages, "kinds": kinds, "as_of": as_of},
     }[source]
     with failures_as_messages(*_EXPECTED):

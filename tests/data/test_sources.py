@@ -72,7 +72,7 @@ def dev_file(tmp_path):
 
 
 def test_dev_shaped_parquet_loads_with_documented_defaults(dev_file, settings):
-    result = ingest_source(FileSource(dev_file), settings)
+    result = ingest_source(FileSource(dev_file, licence="tmdb"), settings)
     titles = snapshot_store(settings).read(result.manifest.snapshot_id).set_index("title_id")
 
     assert result.report.counts == {"in": 6, "accepted": 6, "rejected": 0}
@@ -97,7 +97,7 @@ def test_corrupted_copy_is_quarantined_row_by_row(tmp_path, settings):
     path = tmp_path / "corrupted.parquet"
     bad.astype({"year": "string"}).to_parquet(path, index=False)
 
-    result = ingest_source(FileSource(path), settings, max_reject_rate=1.0)
+    result = ingest_source(FileSource(path, licence="tmdb"), settings, max_reject_rate=1.0)
     counts = result.report.counts
     rejects = snapshot_store(settings).rejects(result.manifest.snapshot_id)
     reasons = dict(zip(rejects["row"], rejects["reason"], strict=True))
@@ -118,7 +118,7 @@ def test_too_many_rejects_fail_the_batch_and_write_nothing(tmp_path, settings):
     path = tmp_path / "bad.parquet"
     frame.to_parquet(path, index=False)
     with pytest.raises(RejectRateExceededError, match="6 of 6 rows rejected"):
-        ingest_source(FileSource(path), settings)
+        ingest_source(FileSource(path, licence="tmdb"), settings)
     assert snapshot_store(settings).list() == []
 
 

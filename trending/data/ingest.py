@@ -14,9 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from trending.data.privacy import mask_frame, masked_counts
 from trending.data.schema import ValidationReport, distribution_warnings, validate_titles
 from trending.data.snapshots import SnapshotManifest, SnapshotStore
 from trending.data.sources.base import ProgressCallback, SourceBatch, TitleSource, no_progress
+from trending.data.sources.licence import SourceLicence, derived_licence, licence_for
 from trending.features.store import TitleFeatureStore, open_feature_store
 from trending.genres import GenreVocabulary
 from trending.registry.objectstore import open_store
@@ -70,6 +72,7 @@ def ingest_frame(
     max_reject_rate: float | None = None,
     notes: dict[str, Any] | None = None,
     validation_progress: Callable[[int, int], None] | None = None,
+    licence: SourceLicence | None = None,
 ) -> IngestResult:
     """Validate ``frame``, quarantine bad rows, and write a snapshot of the accepted ones.
 
@@ -84,15 +87,23 @@ def ingest_frame(
         max_reject_rate: Fail above this share of rejected rows (default: the setting).
         notes: What the source reported besides rows, recorded in the manifest.
         validation_progress: Progress of the row checks, ``(done, total)``.
+        licence: The rows' terms; default: the source's own (see ``licence_for``).
 
     Raises:
         RejectRateExceededError: Too many rows failed; nothing is written.
+        UndeclaredLicenceError: Nobody declared the rows' licence; nothing is written.
     """
     limit = settings.max_reject_rate if max_reject_rate is None else max_reject_rate
+    licence_for(source, params, licence)  # refuse before spending time on validation
     report = validate_titles(frame, GenreVocabulary(), progress=validation_progress)
     check_reject_rate(report, limit)
     manifest = write_snapshot(
-        snapshot_store(settings), report, source=source, params=params, notes=notes
+        snapshot_store(settings),
+        report,
+        source=source,
+        params=params,
+        notes=notes,
+        licence=licence,
     )
     return IngestResult(manifest=manifest, report=report)
 
@@ -104,11 +115,27 @@ def write_snapshot(
     source: str,
     params: dict[str, Any] | None = None,
     notes: dict[str, Any] | None = None,
+    licence: SourceLicence | None = None,
 ) -> SnapshotManifest:
     """Snapshot a validated batch, child of the newest snapshot of the same source.
 
-    Distribution changes against that parent are recorded as warnings in the manifest.
+    Distribution changes against that parent are recorded as warnings in the manifest, with the
+    rows' licence and the personal data masked in them (masking again here is a no-op for rows
+    that came through ``validate_titles``, and a safety net for any that did not).
+
+    Raises:
+        UndeclaredLicenceError: Nobody declared the rows' licence; nothing is written.
     """
+    resolved = (
+        licence
+        if licence is not None
+        else _stored_rows_licence(snapshots, source, params or {})
+        if source in ("snapshot", "window") and not (params or {}).get("licence")
+        else licence_for(source, params)
+    )
+    report = ValidationReport(accepted=mask_frame(report.accepted), rejected=report.rejected)
+    if not report.rejected.empty:
+        report = ValidationReport(accepted=report.accepted, rejected=mask_frame(report.rejected))
     parent = snapshots.latest(source)
     warnings = (
         distribution_warnings(report.accepted, snapshots.read(parent.snapshot_id))
@@ -122,7 +149,22 @@ def write_snapshot(
         parent=parent.snapshot_id if parent else None,
         notes=notes,
         warnings=warnings,
+        licence=resolved,
+        personal_data_masked=masked_counts(report.accepted, report.rejected),
     )
+
+
+def _stored_rows_licence(
+    snapshots: SnapshotStore, source: str, params: dict[str, Any]
+) -> SourceLicence:
+    """The licence of rows re-read from snapshots: that snapshot's, or the window's strictest."""
+    if source == "snapshot":
+        sid = params.get("snapshot_id")
+        manifest = snapshots.manifest(str(sid)) if sid else snapshots.latest()
+        manifests = [manifest] if manifest is not None else []
+    else:
+        manifests = snapshots.list()
+    return derived_licence(m.licence or licence_for(m.source, m.params) for m in manifests)
 
 
 def overlay(previous: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +212,11 @@ def ingest_source(
     """Fetch from a source, validate, quarantine, snapshot (all or nothing).
 
     A source that fails midway raises before anything is written, so no partial snapshot exists.
+
+    Raises:
+        UndeclaredLicenceError: The source declares no licence; nothing is fetched.
     """
+    licence = licence_for(source.name, None, getattr(source, "licence", None))
     frame, batch = fetch_batch(source, settings, incremental=incremental, progress=progress)
     return ingest_frame(
         frame,
@@ -180,6 +226,7 @@ def ingest_source(
         max_reject_rate=max_reject_rate,
         notes=batch.notes,
         validation_progress=lambda done, total: progress("validate", done, total),
+        licence=batch.licence or licence,
     )
 
 

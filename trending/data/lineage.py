@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from trending.data.snapshots import SnapshotManifest, SnapshotStore
+from trending.data.sources.licence import SourceLicence
 from trending.registry import Registry
 
 
@@ -28,6 +29,12 @@ class DataLineage(BaseModel):
     data_snapshot_id: str | None = None
     snapshots: list[SnapshotManifest] = []
     missing: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def licence(self) -> SourceLicence | None:
+        """The terms of the data the version learnt from: its own snapshot's licence."""
+        return self.snapshots[0].licence if self.snapshots else None
 
 
 def data_lineage(registry: Registry, snapshots: SnapshotStore, ref: str | int) -> DataLineage:

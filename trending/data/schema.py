@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trending.data.privacy import FREE_TEXT_COLUMNS, mask_row
 from trending.genres import GenreVocabulary
 
 SCHEMA_VERSION = 1
@@ -194,7 +195,8 @@ def validate_titles(
     rejected: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for row_number, raw in enumerate(frame.to_dict(orient="records")):
-        row = {k: _plain(v) for k, v in raw.items()}
+        # Personal data is masked before anything else sees the row (docs/data.md, "Privacy").
+        row = mask_row({k: _plain(v) for k, v in raw.items()})
         if row.get("reviews") is None:
             row["reviews"] = []
         if row.get("genres") is None:
@@ -213,7 +215,8 @@ def validate_titles(
             else:
                 seen[record.title_id] = row_number
         if reasons:
-            rejected.append({**raw, "row": row_number, "reason": "; ".join(reasons)})
+            masked_raw = {**raw, **{k: row[k] for k in FREE_TEXT_COLUMNS if k in raw}}
+            rejected.append({**masked_raw, "row": row_number, "reason": "; ".join(reasons)})
         else:
             accepted.append(record.model_dump())  # type: ignore[union-attr]
         if progress is not None and (row_number + 1) % 500 == 0:

@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from trending.data.schema import SCHEMA_VERSION, TITLE_COLUMNS, ValidationReport
+from trending.data.sources.licence import SourceLicence
 from trending.registry.objectstore import ObjectNotFoundError, ObjectStore
 
 
@@ -39,6 +40,13 @@ class SnapshotManifest(BaseModel):
     )
     warnings: list[str] = Field(
         default_factory=list, description="Distribution changes against the parent snapshot."
+    )
+    licence: SourceLicence | None = Field(
+        None, description="The terms the rows may be used under (None only in old snapshots)."
+    )
+    personal_data_masked: dict[str, int] = Field(
+        default_factory=dict,
+        description="Personal data found and masked in plots and reviews, by kind.",
     )
 
 
@@ -83,6 +91,8 @@ class SnapshotStore:
         parent: str | None = None,
         notes: dict[str, Any] | None = None,
         warnings: list[str] | None = None,
+        licence: SourceLicence | None = None,
+        personal_data_masked: dict[str, int] | None = None,
     ) -> SnapshotManifest:
         """Store the accepted rows and the quarantined rejects; return the manifest.
 
@@ -105,6 +115,8 @@ class SnapshotStore:
             parent=parent,
             notes=notes or {},
             warnings=warnings or [],
+            licence=licence,
+            personal_data_masked=personal_data_masked or {},
         )
         prefix = f"snapshots/{sid}"
         self.store.put_bytes(f"{prefix}/titles.parquet", _parquet_bytes(report.accepted))

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from trending.data.privacy import mask_text
+
 # The columns the feature view serves for each title (see feature_repo/feature_views.py).
 FEATURE_COLUMNS = (
     "plot",
@@ -20,9 +22,13 @@ FEATURE_COLUMNS = (
 
 
 def model_input_text(plot: str, reviews: Iterable[str] | None = None) -> str:
-    """The single text a model sees for a title: the plot, then its reviews."""
+    """The single text a model sees for a title: the plot, then its reviews.
+
+    Personal data is masked here too, so a request's e-mail address or phone number never
+    becomes a feature at serving time (training rows were masked at ingest already).
+    """
     parts = [plot.strip(), *(r.strip() for r in (reviews or ()) if r and r.strip())]
-    return "\n".join(parts)
+    return mask_text("\n".join(parts))
 
 
 def title_features(titles: pd.DataFrame) -> pd.DataFrame:

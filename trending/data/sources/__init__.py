@@ -4,6 +4,11 @@ from trending.data.sources.base import ProgressCallback, SourceBatch, TitleSourc
 from trending.data.sources.catalog import SOURCE_NAMES, open_source
 from trending.data.sources.files import ColumnMapping, FileSource
 from trending.data.sources.genre_mapping import map_genres
+from trending.data.sources.licence import (
+    SourceLicence,
+    UndeclaredLicenceError,
+    licence_for,
+)
 from trending.data.sources.synthetic import SyntheticSource
 from trending.data.sources.tmdb import TmdbClient, TmdbError, TmdbSource
 
@@ -13,11 +18,14 @@ __all__ = [
     "FileSource",
     "ProgressCallback",
     "SourceBatch",
+    "SourceLicence",
     "SyntheticSource",
     "TitleSource",
     "TmdbClient",
     "TmdbError",
     "TmdbSource",
+    "UndeclaredLicenceError",
+    "licence_for",
     "map_genres",
     "no_progress",
     "open_source",

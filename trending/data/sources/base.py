@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from trending.data.sources.licence import SourceLicence
+
 # progress(task, done, total): a long fetch reports how far it got (total None = unknown).
 ProgressCallback = Callable[[str, int, int | None], None]
 
@@ -31,18 +33,22 @@ class SourceBatch:
             by the genre mapping (``{"dropped_genres": {"Talk": 3}}``); recorded in the manifest.
         incremental: True when ``titles`` holds only titles changed since the previous snapshot
             of this source; ingest then lays them over that snapshot's rows.
+        licence: The terms the rows may be used under (recorded in the snapshot manifest).
     """
 
     titles: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     incremental: bool = False
+    licence: SourceLicence | None = None
 
 
 class TitleSource(Protocol):
     """Something that produces title records: the TMDb API, a file, the synthetic generator."""
 
     name: str
+    # The terms the rows may be used under; None (undeclared) makes ingest refuse the source.
+    licence: SourceLicence | None
 
     def fetch(
         self, *, since: datetime | None = None, progress: ProgressCallback = no_progress

@@ -30,7 +30,8 @@ def open_source(
 
     Args:
         name: ``synthetic`` (params: rows, seed, drift), ``file`` (path, mapping: a dict or a
-            JSON/YAML file, as_of) or ``tmdb`` (pages, kinds, discover, max_reviews, as_of,
+            JSON/YAML file, as_of, licence: a name or a mapping, see sources.licence) or
+            ``tmdb`` (pages, kinds, discover, max_reviews, as_of,
             requests_per_second).
         params: The source's parameters.
         settings: For ``tmdb``: where the API key is; read from the environment when None.
@@ -61,6 +62,7 @@ def open_source(
             mapping=mapping or None,
             mapping_path=mapping_path,
             as_of=_as_of(params.get("as_of")),
+            licence=params.get("licence") or None,
         )
     if name == "tmdb":
         settings = settings or Settings()

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trending.data.schema import TITLE_COLUMNS
 from trending.data.sources.base import ProgressCallback, SourceBatch, no_progress
 from trending.data.sources.genre_mapping import map_genres
+from trending.data.sources.licence import SourceLicence, parse_licence
 
 # "Valid since ever": a static export says nothing about when its values became true.
 DEFAULT_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,6 +65,11 @@ class ColumnMapping(BaseModel):
         None, description="Splits a reviews string; None keeps it as one review."
     )
     title_id_prefix: str = Field("", description="Prepended to every id, e.g. 'tmdb:'.")
+    licence: str | dict[str, Any] | None = Field(
+        None,
+        description="The file's licence: a name ('tmdb') or {name, commercial_use, attribution, "
+        "url, terms}; ingest refuses a file without one.",
+    )
 
     def model_post_init(self, context: Any) -> None:
         """Refuse targets that are not Title record fields."""
@@ -148,11 +154,17 @@ class FileSource:
         mapping: ColumnMapping | None = None,
         mapping_path: Path | None = None,
         as_of: datetime | None = None,
+        licence: SourceLicence | dict[str, Any] | str | None = None,
     ) -> None:
         self.path = Path(path)
         self.mapping = mapping or ColumnMapping()
         self.mapping_path = mapping_path
         self.as_of = as_of
+        # Declared by the caller (or the mapping file); None makes ingest refuse the file.
+        declared = licence if licence is not None else self.mapping.licence
+        self.licence: SourceLicence | None = (
+            parse_licence(declared) if declared is not None else None
+        )
 
     def fetch(
         self, *, since: datetime | None = None, progress: ProgressCallback = no_progress
@@ -167,7 +179,9 @@ class FileSource:
         params["mapping"] = self.mapping.model_dump()
         if self.as_of is not None:
             params["as_of"] = self.as_of.isoformat()
-        return SourceBatch(titles=titles, params=params, notes=notes)
+        if self.licence is not None:
+            params["licence"] = self.licence.model_dump(mode="json")
+        return SourceBatch(titles=titles, params=params, notes=notes, licence=self.licence)
 
     def _column_for(self, field: str, frame: pd.DataFrame) -> str | None:
         for column, target in self.mapping.columns.items():

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from trending.data.sources.base import ProgressCallback, SourceBatch, no_progress
+from trending.data.sources.licence import GENERATED_LICENCE
 from trending.data.synthetic import DriftKnobs, generate_titles
 
 
@@ -13,6 +14,7 @@ class SyntheticSource:
     """``generate_titles(rows, seed=seed, drift=drift)`` as a TitleSource."""
 
     name = "synthetic"
+    licence = GENERATED_LICENCE
 
     def __init__(self, rows: int, *, seed: int = 7, drift: DriftKnobs | None = None) -> None:
         self.rows = rows
@@ -28,4 +30,4 @@ class SyntheticSource:
         params = {"rows": self.rows, "seed": self.seed}
         if self.drift != DriftKnobs():
             params["drift"] = asdict(self.drift)
-        return SourceBatch(titles=titles, params=params)
+        return SourceBatch(titles=titles, params=params, licence=self.licence)

@@ -32,6 +32,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from trending.data.schema import TITLE_COLUMNS
 from trending.data.sources.base import ProgressCallback, SourceBatch, no_progress
 from trending.data.sources.genre_mapping import map_genres
+from trending.data.sources.licence import TMDB_LICENCE
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 MAX_PAGES = 500  # TMDb answers "Invalid page" beyond this
@@ -288,6 +289,7 @@ class TmdbSource:
     """
 
     name = "tmdb"
+    licence = TMDB_LICENCE
 
     def __init__(
         self,
@@ -382,4 +384,10 @@ class TmdbSource:
             notes["not_found"] = not_found
         if dropped:
             notes["dropped_genres"] = dict(sorted(dropped.items()))
-        return SourceBatch(titles=titles, params=params, notes=notes, incremental=since is not None)
+        return SourceBatch(
+            titles=titles,
+            params=params,
+            notes=notes,
+            incremental=since is not None,
+            licence=self.licence,
+        )
