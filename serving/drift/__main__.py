@@ -51,11 +51,6 @@ class DriftSettings(ServiceSettings):
         Path("/tmp/trending-drift"),  # noqa: S108 - the pod's writable scratch volume
         description="Where registry bundles are downloaded.",
     )
-    drift_token: SecretStr | None = Field(
-        None,
-        description="Bearer token events must carry (the predictors' TRENDING_PAYLOAD_LOG_TOKEN, "
-        "from a Secret); unset: any sender is accepted (then only the NetworkPolicy protects).",
-    )
     body_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest time a sender may take to send an event body (then 408)."
     )

@@ -1054,3 +1054,173 @@ def test_stalled_bodies_are_answered_408_and_closed(live_predictor):
         for sock in sockets:
             sock.close()
     assert_healthy(client, channel)
+
+
+# ---- the drift service, the retrain trigger and the transformer ----------------------------------
+
+DRIFT_TOKEN = "drift-token-0123456789abcdef"
+TRIGGER_TOKEN = "trigger-token-0123456789abcdef"
+REQUEST_EVENT = "org.kubeflow.serving.inference.request"
+
+
+@pytest.fixture(scope="module")
+def drift_client(trained_bundle):
+    from fastapi.testclient import TestClient
+
+    from serving.drift.app import DriftService, create_app
+    from trending.data.synthetic import generate_titles
+    from trending.features.featurize import texts_of
+    from trending.genres import DEFAULT_GENRES
+    from trending.monitoring.drift import DriftMonitor, fit_drift_detector, load_drift_detector
+
+    reference = generate_titles(200, seed=1)
+    genres = list(DEFAULT_GENRES)
+    scores = np.array([[1.0 if g in gs else 0.0 for g in genres] for gs in reference["genres"]])
+    folder = trained_bundle.parent / "drift-fuzz"
+    fit_drift_detector(texts_of(reference), scores, folder, genres=genres)
+    detector = load_drift_detector(folder)
+    service = DriftService(
+        DriftMonitor(lambda m, v: detector, window_size=100, min_window=10),
+        model_name=MODEL,
+        default_version="1",
+        interval=3600,
+        token=DRIFT_TOKEN,
+    )
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        yield client
+
+
+event_bodies = st.one_of(
+    v1_bodies,
+    json_values,
+    deep_bodies(),
+    raw_bytes,
+    st.fixed_dictionaries(  # structured mode
+        {
+            "specversion": st.sampled_from(["1.0", "0.3", "x"]),
+            "id": any_text,
+            "source": any_text,
+            "type": st.sampled_from([REQUEST_EVENT, "x"]),
+            "data": st.one_of(v1_bodies, json_values),
+        }
+    ),
+)
+
+
+@FUZZ
+@given(
+    body=event_bodies,
+    ce_type=st.sampled_from([REQUEST_EVENT, "org.kubeflow.serving.inference.response", "x"]),
+    extra=st.dictionaries(
+        st.sampled_from(
+            ["ce-modelid", "ce-modelversion", "ce-time", "ce-specversion", "content-type"]
+        ),
+        header_values,
+        max_size=2,
+    ),
+)
+def test_drift_events_never_500(drift_client, body, ce_type, extra):
+    content = body if isinstance(body, bytes) else dumps(body)
+    headers = {"authorization": f"Bearer {DRIFT_TOKEN}", "ce-specversion": "1.0", "ce-id": "1",
+               "ce-source": "fuzz", "ce-type": ce_type, "content-type": "application/json",
+               **extra}  # fmt: skip
+    assert_client_error_or_ok(drift_client.post("/", content=content, headers=headers))
+
+
+@FUZZ
+@given(authorization=header_values, body=v1_bodies)
+def test_drift_events_with_a_forged_token_are_401(drift_client, authorization, body):
+    headers = {"authorization": authorization, "ce-specversion": "1.0", "ce-id": "1",
+               "ce-source": "forger", "ce-type": REQUEST_EVENT}  # fmt: skip
+    response = drift_client.post("/", content=dumps(body), headers=headers)
+    assert response.status_code == 401, response.text
+
+
+@pytest.fixture(scope="module")
+def trigger_client(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from serving.trigger.app import TriggerService, create_app
+    from trending.rollout.retrain import RetrainCoordinator
+
+    class NoLauncher:
+        def launch(self, request):
+            return "run-fuzz"
+
+    registry = (tmp_path_factory.mktemp("registry")).resolve().as_uri()
+    service = TriggerService(RetrainCoordinator(registry, NoLauncher()), TRIGGER_TOKEN)
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        yield client
+
+
+alert_bodies = st.one_of(
+    json_values,
+    deep_bodies(),
+    raw_bytes,
+    st.fixed_dictionaries(
+        {"version": st.sampled_from(["4", 4, "x"]), "groupKey": any_text,
+         "status": st.sampled_from(["firing", "resolved", "x"]), "receiver": any_text,
+         "alerts": st.lists(st.fixed_dictionaries(
+             {"status": st.sampled_from(["firing", "x"]),
+              "labels": st.dictionaries(st.sampled_from(["action", "model", "reason", "window",
+                                                         "alertname"]), any_text),
+              "startsAt": st.one_of(st.just("2024-05-01T10:00:00Z"), any_text, any_float)}),
+             max_size=3)}
+    ),
+)  # fmt: skip
+
+
+@FUZZ
+@given(body=alert_bodies)
+def test_trigger_webhooks_never_500(trigger_client, body):
+    content = body if isinstance(body, bytes) else dumps(body)
+    response = trigger_client.post(
+        "/alerts", content=content, headers={"authorization": f"Bearer {TRIGGER_TOKEN}"}
+    )
+    assert response.status_code < 500, response.text
+
+
+@pytest.fixture(scope="module")
+def transformer_client():
+    """The transformer's KServe app and guard; a store that knows no title (no predictor call)."""
+    from fastapi import FastAPI
+    from fastapi.responses import ORJSONResponse
+    from fastapi.testclient import TestClient
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.server import RESTServer
+
+    from serving.predictor import http
+    from serving.transformer.model import FeastTransformer
+
+    class EmptyStore:
+        def online(self, title_ids):
+            return [None] * len(title_ids)
+
+    model = FeastTransformer(MODEL, open_store=EmptyStore, max_instances=8)
+    model.load()
+    repository = ModelRepository()
+    repository.update(model)
+    server = RESTServer(
+        "unused:app", DataPlane(repository), ModelRepositoryExtension(repository), 0
+    )
+    app = FastAPI(default_response_class=ORJSONResponse)
+    http.install(app, max_payload_bytes=REST_MAX_PAYLOAD, metrics=None, models=[model])
+    server._register_endpoints(app)
+    server._add_exception_handlers(app)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@FUZZ
+@given(
+    body=st.one_of(v1_bodies, deep_bodies(), raw_bytes,
+                   st.lists(any_text, max_size=10).map(lambda ids: {"instances": ids})),
+    v2=st.booleans(),
+    content_type=CONTENT_TYPES,
+)  # fmt: skip
+def test_transformer_never_500(transformer_client, body, v2, content_type):
+    content = body if isinstance(body, bytes) else dumps(body)
+    response = post(transformer_client, V2_PATH if v2 else V1_PATH, content, content_type)
+    assert_client_error_or_ok(response)

@@ -147,3 +147,24 @@ def test_s3_sink_writes_objects_a_store_client_can_read(tmp_path, monkeypatch):
 def test_sinks_other_than_http_or_an_object_store_are_refused(url):
     with pytest.raises(ValueError, match="use an http"):
         PayloadLogger(PayloadLogTarget(url, "http://p", "genres"))
+
+
+@pytest.mark.parametrize(
+    ("token", "authorization"), [("s3cret-token", "Bearer s3cret-token"), (None, None)]
+)
+def test_http_sinks_send_the_bearer_token_the_drift_service_requires(token, authorization):
+    received: list[httpx.Request] = []
+
+    def sink(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(202)
+
+    logger = PayloadLogger(
+        PayloadLogTarget("http://drift.invalid/", "http://predictor", "m"),
+        transport=httpx.MockTransport(sink),
+        token=token,
+    ).start()
+    logger.log_request("e-1", {"instances": ["x"]})
+    logger.log_response("e-1", {"predictions": []})
+    logger.close()
+    assert [r.headers.get("authorization") for r in received] == [authorization] * 2

@@ -7,6 +7,8 @@ request and its response, ``ce-source``, the extensions ``ce-inferenceservicenam
 ``ce-namespace``, ``ce-component``, ``ce-endpoint``, and the JSON payload as the body. Attribute
 header values are percent-encoded as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) requires, so a
 client's request id with spaces or non-ASCII characters still travels (the SDK does not encode).
+Given a token, HTTP sinks get ``Authorization: Bearer <token>``: the drift service refuses events
+without it (KServe's own logger cannot send one).
 
 The sink can also be an object store (``file:///dir`` or ``s3://bucket/prefix``): events are then
 batched into JSON-lines objects, one structured-mode CloudEvent per line, written whole under
@@ -107,11 +109,18 @@ class _Sink(Protocol):
 
 
 class _HttpSink:
-    """POST each event in binary mode (KServe's logger format)."""
+    """POST each event in binary mode (KServe's logger format), with the sink's bearer token."""
 
-    def __init__(self, url: str, timeout: float, transport: httpx.BaseTransport | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        transport: httpx.BaseTransport | None,
+        token: str | None = None,
+    ) -> None:
         self.url = url
-        self.client = httpx.Client(timeout=timeout, transport=transport)
+        auth = {"authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(timeout=timeout, transport=transport, headers=auth)
 
     def add(self, event: CloudEvent) -> tuple[int, int]:
         try:
@@ -203,6 +212,8 @@ class PayloadLogger:
         transport: An httpx transport (tests); None for real HTTP.
         batch_events: Object store sinks: most events per object.
         batch_seconds: Object store sinks: longest an event waits before its batch is written.
+        token: HTTP sinks: sent as ``Authorization: Bearer <token>`` (the drift detector
+            refuses events without it when it is configured with one).
     """
 
     def __init__(
@@ -215,6 +226,7 @@ class PayloadLogger:
         transport: httpx.BaseTransport | None = None,
         batch_events: int = 500,
         batch_seconds: float = 10.0,
+        token: str | None = None,
     ) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, got {max_queue}")
@@ -230,6 +242,7 @@ class PayloadLogger:
         self.batch_seconds = batch_seconds
         self.on_drop = on_drop
         self._transport = transport
+        self._token = token
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -296,7 +309,7 @@ class PayloadLogger:
 
     def _open_sink(self) -> _Sink:
         if urlparse(self.target.sink_url).scheme in ("http", "https"):
-            return _HttpSink(self.target.sink_url, self.timeout, self._transport)
+            return _HttpSink(self.target.sink_url, self.timeout, self._transport, self._token)
         host = urlparse(self.target.source).hostname or "server"
         name = "-".join(p for p in (self.target.component, self.target.endpoint, host) if p)
         return _ObjectStoreSink(self.target.sink_url, name, self.batch_events, self.batch_seconds)
