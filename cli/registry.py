@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, failures_as_messages, load_settings
@@ -204,10 +205,16 @@ def log(
         return
     table = Table("when", "kind", "version", "actor", "reason", "details")
     for e in events:
-        table.add_row(
-            e.at.isoformat(timespec="seconds"), e.kind, str(e.version or "-"), e.actor, e.reason,
+        # Event text comes from outside (alert labels, reasons): shown as text, never as markup.
+        cells = [
+            e.at.isoformat(timespec="seconds"),
+            e.kind,
+            str(e.version or "-"),
+            e.actor,
+            e.reason,
             json.dumps(e.details, sort_keys=True, default=str)[:80],
-        )  # fmt: skip
+        ]
+        table.add_row(*(escape(cell) for cell in cells))
     console.print(table)
 
 

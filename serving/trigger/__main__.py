@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> None:
         exit_with(PROG, f"platform settings: {exc}")
     registry_uri = settings.registry_uri or platform.resolved_registry_uri
     coordinator = RetrainCoordinator(
-        registry_uri, _launcher(settings), cooldown=timedelta(seconds=settings.cooldown_seconds)
+        registry_uri,
+        _launcher(settings),
+        models=(settings.model_name,),
+        cooldown=timedelta(seconds=settings.cooldown_seconds),
     )
     periodic = None
     if settings.max_model_age_hours > 0 or settings.min_new_rows > 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
@@ -65,8 +65,13 @@ class BadAlertError(ValueError):
     """An alert the trigger cannot act on; the message names the label to fix."""
 
 
-def retrain_requests(payload: WebhookPayload) -> list[RetrainRequest]:
-    """One request per model among the firing ``action="retrain"`` alerts (first alert's reason)."""
+def retrain_requests(
+    payload: WebhookPayload, models: Collection[str] | None = None
+) -> list[RetrainRequest]:
+    """One request per model among the firing ``action="retrain"`` alerts (first alert's reason).
+
+    ``models``: the models this trigger retrains; an alert for another one is a bad alert.
+    """
     by_model: dict[str, RetrainRequest] = {}
     for i, alert in enumerate(payload.alerts):
         if alert.status != "firing" or alert.labels.get("action") != "retrain":
@@ -77,6 +82,11 @@ def retrain_requests(payload: WebhookPayload) -> list[RetrainRequest]:
         window = alert.labels.get("window")
         if not model:
             raise BadAlertError(f"alert {name} has no 'model' label: add it to the alert rule")
+        if models is not None and model not in models:
+            raise BadAlertError(
+                f"alert {name} has model={model!r}, which this trigger does not retrain "
+                f"(configured: {', '.join(sorted(models))}): fix the rule's 'model' label"
+            )
         if reason not in RETRAIN_REASONS:
             raise BadAlertError(
                 f"alert {name} has reason={reason!r}: the rule's 'reason' label must be one of "
@@ -233,7 +243,7 @@ def create_app(service: TriggerService) -> FastAPI:
                 400,
             )
         try:
-            wanted = retrain_requests(payload)
+            wanted = retrain_requests(payload, service.coordinator.models)
         except BadAlertError as exc:
             return answer({"error": str(exc)}, 400)
         decisions = [await run_in_threadpool(service.submit, r) for r in wanted]

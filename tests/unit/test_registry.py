@@ -484,3 +484,27 @@ def test_s3_incomplete_uploads_are_aborted_once_their_version_is_settled(
 
     assert pending() == ["reg/models/other/versions/1/large.bin"]
     assert registry.events()[-1].details["debris"] == 1
+
+
+def test_registry_log_shows_markup_in_event_text_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.registry import app
+
+    uri = (tmp_path / "reg").as_uri()
+    monkeypatch.setenv("TRENDING_REGISTRY_URI", uri)
+    registry = Registry.from_uri(uri, MODEL)
+    # Alert labels flow into event details; "[/]" closes no tag and made rich raise MarkupError.
+    registry.log_event(
+        "retrain_requested",
+        actor="[bold]trigger",
+        reason="drift [/]",
+        details={"labels": {"alertname": "[red]x[/red]"}},
+    )
+
+    result = CliRunner().invoke(app, ["log"], env={"COLUMNS": "250"})
+
+    assert result.exit_code == 0, result.output
+    assert "drift [/]" in result.output
+    assert "[bold]trigger" in result.output
+    assert "[red]x[/red]" in result.output

@@ -218,7 +218,7 @@ def test_webhook_needs_the_bearer_token(client) -> None:
         (_payload(reason="drift"), "no 'model' label"),
         (_payload(model=MODEL, reason="boredom"), "reason='boredom'"),
         (_payload(model=MODEL, reason="drift", window="forever"), "window='forever'"),
-        (_payload(model="Bad Name", reason="drift"), "registry model name"),
+        (_payload(model="Bad Name", reason="drift"), "does not retrain"),
     ],
 )
 def test_bad_payloads_get_400_with_the_fix(client, body: dict, message: str) -> None:
@@ -268,3 +268,44 @@ def test_one_vocabulary_every_reason_has_a_window_that_select_window_knows() -> 
         RetrainRequest(model_name=MODEL, reason="boredom", window="growing")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         RetrainRequest(model_name=MODEL, reason="drift", window="sliding")  # type: ignore[arg-type]
+
+
+def test_an_alert_for_an_unconfigured_model_gets_400_and_creates_nothing(
+    client, registry_uri: str, tmp_path: Path
+) -> None:
+    body = _payload(model="some-other-model", reason="drift")
+    answer = client.post("/alerts", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert answer.status_code == 400, answer.text
+    assert "model='some-other-model'" in answer.json()["error"]
+    assert "genre-classifier" in answer.json()["error"]  # says what is configured
+    assert client.launcher.calls == []
+    assert not (tmp_path / "registry" / "models" / "some-other-model").exists()
+    coordinator = RetrainCoordinator(registry_uri, RecordingLauncher(), models=["genre-classifier"])
+    with pytest.raises(RetrainError, match="not retrained by this trigger"):
+        coordinator.request(RetrainRequest.for_reason("some-other-model", "drift"))
+    assert not (tmp_path / "registry" / "models").exists()
+
+
+def test_a_repeat_alert_is_suppressed_however_busy_the_event_log(registry_uri: str) -> None:
+    launcher = RecordingLauncher()
+    # claim_timeout 0: a deduplication that lost track of the first run would start another.
+    coordinator = RetrainCoordinator(
+        registry_uri, launcher, cooldown=timedelta(hours=6), claim_timeout=timedelta(0)
+    )
+    first = coordinator.request(RetrainRequest.for_reason(MODEL, "drift"))
+    registry = Registry.from_uri(registry_uri, MODEL)
+    for i in range(1_100):  # more events than any fixed scan window of 1,000 would see
+        registry.log_event("gate_decision", actor="gate", reason=f"busy {i}")
+
+    repeat = coordinator.request(RetrainRequest.for_reason(MODEL, "drift"))
+    other_replica = RetrainCoordinator(registry_uri, launcher, claim_timeout=timedelta(0))
+    from_another_replica = other_replica.request(RetrainRequest.for_reason(MODEL, "schedule"))
+
+    assert first.status == "started"
+    assert repeat.status == "suppressed" and repeat.run_id == first.run_id
+    assert from_another_replica.status == "suppressed"
+    assert from_another_replica.run_id == first.run_id
+    assert len(launcher.calls) == 1
+    entry = coordinator.index_entry(MODEL)
+    assert entry is not None and entry.last_run_id == first.run_id and entry.starting is None

@@ -4,9 +4,9 @@ Whatever asks for a retraining run (a drift alert through Alertmanager, the sche
 goes through :class:`RetrainCoordinator.request`, which allows one run per model per cooldown:
 
 1. an in-process lock serialises concurrent requests of one process;
-2. the registry's event log says when the last run started (``retrain_started``);
-3. a create-only claim object ``models/<name>/retrain-claims/<last started event id>.json`` in the
-   registry's store decides between replicas that saw the same history: only one can create it.
+2. an index object per model, ``models/<name>/retrain-index/<model>.json``, says when the last
+   run started (one read, however long the event log is);
+3. claiming that entry by compare-and-swap decides between replicas that read the same entry.
 
 The winner writes ``retrain_requested`` (reason, data window, evidence), launches the run through a
 :class:`RunLauncher`, and writes ``retrain_started`` with the run id. A failed launch is recorded as
