@@ -9,8 +9,8 @@ registry nor a writable state folder. Locally it reads the Feast store directly
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from kserve import InferRequest, Model
 from serving.predictor.http import note_error
 from trending.features.featurize import FEATURE_COLUMNS
 from trending.features.store import FEATURE_SERVICE
+from trending.modelling.batching import MicroBatcher
 from trending.modelling.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
@@ -123,6 +124,10 @@ class FeastTransformer(Model):
         name: The model name; the predictor serves the same name.
         open_store: Opens the feature store (called once, in ``load``).
         max_instances: Most title ids per request.
+        lookup_batch_size: Most title ids in one online read. Concurrent requests' ids share one
+            read (one round trip to the online store): the reads run one at a time on one
+            thread, and the ids that arrive meanwhile form the next read, so a lone request
+            never waits for company.
     """
 
     def __init__(
@@ -131,15 +136,25 @@ class FeastTransformer(Model):
         *,
         open_store: Callable[[], OnlineFeatures],
         max_instances: int = DEFAULT_MAX_INSTANCES,
+        lookup_batch_size: int = 256,
     ) -> None:
         super().__init__(name)
         self.open_store = open_store
         self.max_instances = max_instances
+        self.lookup_batch_size = lookup_batch_size
         self.store: OnlineFeatures | None = None
+        self._lookups: MicroBatcher[str, dict[str, Any] | None] | None = None
 
     def load(self) -> bool:
-        """Open the feature store."""
+        """Open the feature store and the batcher of its online reads."""
         self.store = self.open_store()
+        # One thread: a store's client (e.g. a SQLite connection) is used by one read at a time.
+        self._lookups = MicroBatcher(
+            self.store.online,
+            max_batch_size=self.lookup_batch_size,
+            max_wait_ms=0.0,
+            executor=ThreadPoolExecutor(1, thread_name_prefix="feast-online"),
+        )
         self.ready = True
         return self.ready
 
@@ -159,8 +174,8 @@ class FeastTransformer(Model):
                     f"/v1/models/{self.name}:predict, or send plots to the predictor's V2 endpoint"
                 )
             ids = parse_title_ids(payload, max_instances=self.max_instances)
-            assert self.store is not None  # load() ran
-            rows = await asyncio.to_thread(self.store.online, ids)
+            assert self._lookups is not None  # load() ran
+            rows = await self._lookups.submit(ids)
             unknown = [t for t, row in zip(ids, rows, strict=True) if row is None]
             if unknown:
                 raise UnknownTitleError(

@@ -15,10 +15,12 @@ Two environments, one code path:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,10 @@ FEATURE_SERVICE = "genre_classifier_v1"
 SOURCE_FILE = "title_features.parquet"
 # Where the offline rows live in an object store (cluster environment).
 OFFLINE_KEY = f"feast/{SOURCE_FILE}"
+FEATURE_VIEW = "title_text"
+# What the last materialization wrote: a digest per title (kept next to the offline rows).
+WRITTEN_FILE = "online_written.parquet"
+WRITTEN_KEY = f"feast/{WRITTEN_FILE}"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -98,6 +104,7 @@ class TitleFeatureStore:
         config = load_repo_config(self.repo, yaml_file)
         config.repo_path = self.state_dir
         self.store = FeatureStore(repo_path=str(self.state_dir), config=config)
+        self._reader: OnlineFeatureReader | None = None
 
     def apply(self) -> list[str]:
         """Register the repo's entities, views and services (what `feast apply` does)."""
@@ -157,19 +164,69 @@ class TitleFeatureStore:
         self.materialize()
         return len(titles)
 
-    def materialize(self, end: datetime | None = None) -> int:
-        """Load the latest feature value of every title into the online store.
+    def materialize(self, end: datetime | None = None, *, full: bool = False) -> int:
+        """Write each title's latest feature row into the online store, if it changed.
+
+        The rows come from the offline source: per title, the row with the latest event time
+        before ``end``. Only the rows whose values differ from what the previous run wrote are
+        written (a digest per title is kept in ``online_written.parquet`` beside the source), so
+        a re-ingested catalogue costs what changed in it. Event times alone cannot say what
+        changed: a file source without dates stamps every row 1970-01-01, and a re-ingested
+        title keeps its old stamp with a new plot. ``full`` (or a missing digest file) rewrites
+        every row, e.g. after the online store was emptied.
+
+        The write is one ``FeatureStore.write_to_online_store`` batch (Feast's own conversion and
+        the online store's pipelined ``online_write_batch``), not ``FeatureStore.materialize``,
+        whose offline pull re-reads and re-sorts the whole history through dask (about 3x the
+        CPU per row here); the run is recorded as a materialization interval in Feast's registry
+        all the same.
+
+        Args:
+            end: Rows stamped at or after it are left out (default: now, or later when the
+                source holds rows stamped ahead).
+            full: Write every title's row, changed or not.
 
         Returns:
-            The number of offline rows in the materialized window.
+            The number of rows written.
         """
-        source = pd.read_parquet(self.pull_source(), columns=["event_timestamp"])
-        start = source["event_timestamp"].min().to_pydatetime()
-        # Cover rows stamped later than now (e.g. an as-of time set ahead) as well.
-        latest = source["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
+        source = pd.read_parquet(self.pull_source())
+        stamps = pd.to_datetime(source["event_timestamp"], utc=True)
+        latest = stamps.max().to_pydatetime() + timedelta(seconds=1)
         end = end or max(datetime.now(UTC), latest)
-        self.store.materialize(start_date=start, end_date=end)
-        return len(source)
+        current = (
+            source[stamps < pd.Timestamp(end)]
+            .sort_values("event_timestamp", kind="stable")
+            .drop_duplicates("title_id", keep="last")
+            .reset_index(drop=True)
+        )
+        digests = pd.DataFrame({"title_id": current["title_id"], "digest": _row_digests(current)})
+        written_file = self.state_dir / WRITTEN_FILE
+        self._pull_written(written_file)
+        changed = current
+        if not full and written_file.is_file():
+            before = pd.read_parquet(written_file)
+            merged = digests.merge(before, on="title_id", how="left", suffixes=("", "_before"))
+            changed = current[(merged["digest"] != merged["digest_before"]).to_numpy()]
+        if len(changed):
+            self.store.write_to_online_store(FEATURE_VIEW, changed.reset_index(drop=True))
+        view = self.store.get_feature_view(FEATURE_VIEW)
+        self.store.registry.apply_materialization(
+            view, self.store.project, stamps.min().to_pydatetime(), end
+        )
+        tmp = written_file.with_suffix(".tmp")
+        digests.to_parquet(tmp, index=False)
+        tmp.replace(written_file)
+        if self.offline is not None:
+            self.offline.put_file(WRITTEN_KEY, written_file)
+        return len(changed)
+
+    def _pull_written(self, path: Path) -> None:
+        """Fetch the last run's digests from the offline object store, when there is one."""
+        from trending.registry.objectstore import ObjectNotFoundError
+
+        if self.offline is not None:
+            with contextlib.suppress(ObjectNotFoundError):
+                self.offline.get_file(WRITTEN_KEY, path)
 
     def historical(self, entities: pd.DataFrame) -> pd.DataFrame:
         """Point-in-time-correct features for (title_id, event_timestamp[, labels]) rows."""
@@ -179,7 +236,18 @@ class TitleFeatureStore:
         return frame.sort_values("title_id").reset_index(drop=True)
 
     def online(self, title_ids: list[str]) -> list[dict[str, Any] | None]:
-        """Online features per id, in order; None for an id the store does not know."""
+        """Online features per id, in order; None for an id the store does not know.
+
+        Reads through :class:`OnlineFeatureReader` (the feature service resolved once, the
+        online store's own ``online_read`` with its reused connection); ``online_via_sdk`` is
+        the same read through ``FeatureStore.get_online_features``, kept for parity checks.
+        """
+        if self._reader is None:
+            self._reader = OnlineFeatureReader(self.store)
+        return self._reader.online(title_ids)
+
+    def online_via_sdk(self, title_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The same rows as ``online``, read by ``FeatureStore.get_online_features``."""
         service = self.store.get_feature_service(FEATURE_SERVICE)
         response = self.store.get_online_features(
             features=service, entity_rows=[{"title_id": t} for t in title_ids]
@@ -189,6 +257,83 @@ class TitleFeatureStore:
             row = {c: response[c][i] for c in FEATURE_COLUMNS}
             rows.append(None if row["plot"] is None else {"title_id": title_id, **row})
         return rows
+
+
+class OnlineFeatureReader:
+    """The feature service's online rows, read through Feast's online store class.
+
+    ``FeatureStore.get_online_features`` rebuilds the feature service and its feature views from
+    the registry's protobufs on every call (with runtime type checks on each field): ~4-10 ms of
+    Python per lookup on these machines before the store is even asked. This reader resolves the
+    feature service's projection once (again after the registry's ``cache_ttl_seconds``), then
+    asks the configured online store (``RedisOnlineStore``, ``SqliteOnlineStore``, ...) through
+    its ``online_read``, on one store instance whose client connection is reused. What it returns
+    is what ``get_online_features`` returns (tests/unit/test_feature_store.py compares them);
+    docs/adr/0013-online-feature-reads.md records why.
+
+    Args:
+        store: The Feast store (its config and registry).
+        feature_service: The feature service the model was trained on.
+    """
+
+    def __init__(self, store: Any, feature_service: str = FEATURE_SERVICE) -> None:
+        from feast.infra.online_stores.helpers import get_online_store_from_config
+
+        self.store = store
+        self.feature_service = feature_service
+        self.online_store = get_online_store_from_config(store.config.online_store)
+        ttl = getattr(store.config.registry, "cache_ttl_seconds", 600) or 600
+        self.refresh_seconds = float(ttl)
+        self._views: list[tuple[Any, list[str]]] = []
+        self._resolved_at = -math.inf
+
+    def _resolve(self) -> None:
+        """Feature views of the service, each with the feature names its projection selects."""
+        service = self.store.get_feature_service(self.feature_service)
+        views = []
+        for projection in service.feature_view_projections:
+            view = self.store.get_feature_view(projection.name).with_projection(projection)
+            views.append((view, [f.name for f in projection.features]))
+        missing = set(FEATURE_COLUMNS) - {name for _, names in views for name in names}
+        if missing:
+            raise FeatureStoreConfigError(
+                f"feature service {self.feature_service} lacks {sorted(missing)}: apply the "
+                "feature repository the model was trained with"
+            )
+        self._views = views
+        self._resolved_at = time.monotonic()
+
+    def online(self, title_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Online features per id, in order; None for an id the store does not know."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        if time.monotonic() - self._resolved_at > self.refresh_seconds:
+            self._resolve()
+        keys = [
+            EntityKey(join_keys=["title_id"], entity_values=[Value(string_val=t)])
+            for t in title_ids
+        ]
+        rows: list[dict[str, Any]] = [{"title_id": t} for t in title_ids]
+        for view, names in self._views:
+            # A copy: RedisOnlineStore.online_read appends its timestamp key to the list it gets.
+            found = self.online_store.online_read(self.store.config, view, keys, list(names))
+            for row, (_, values) in zip(rows, found, strict=True):
+                values = values or {}
+                for name in names:
+                    value = values.get(name)
+                    row[name] = None if value is None else feast_value_type_to_python_type(value)
+        return [None if row.get("plot") is None else row for row in rows]
+
+
+def _row_digests(rows: pd.DataFrame) -> pd.Series:
+    """One 64-bit digest per row over the event time and every served feature value."""
+    hashable = rows[["event_timestamp", *FEATURE_COLUMNS]].copy()
+    hashable["reviews"] = hashable["reviews"].map(
+        lambda r: "\x1f".join(map(str, r if r is not None else []))
+    )
+    return pd.util.hash_pandas_object(hashable, index=False).astype("int64")
 
 
 def open_feature_store(
