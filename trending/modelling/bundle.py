@@ -164,6 +164,19 @@ def write_manifest(bundle_dir: Path, manifest: BundleManifest) -> BundleManifest
     return manifest
 
 
+def reproducibility_hash(manifest: BundleManifest) -> str:
+    """Hash of what training decided: model files, genres, thresholds, featurizer, params, metrics.
+
+    Leaves out what differs between two identical trainings: the time stamp, the signature and
+    the measured wall time. Same snapshot, seed and code version give the same hash for the
+    deterministic families (xgboost, linear, prior); tests/model/test_reproducible_training.py.
+    """
+    metrics = {k: v for k, v in manifest.metrics.items() if k != "train_seconds"}
+    decided = manifest.model_dump(mode="json", exclude={"created_at", "signature", "metrics"})
+    payload = json.dumps({**decided, "metrics": metrics}, sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
 def _write_manifest_file(bundle_dir: Path, manifest: BundleManifest) -> None:
     """Replace ``manifest.json`` whole (a reader never sees half a manifest)."""
     path = bundle_dir / MANIFEST_NAME
