@@ -44,6 +44,10 @@ class RunRecord(BaseModel):
     champion: str | None = None
     registered_version: int | None = None
     artifacts: dict[str, str] = Field(default_factory=dict, description="name -> URI or path")
+    search: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Family -> its hyper-parameter search (trending.modelling.search.SearchResult).",
+    )
     notes: str = ""
 
 
