@@ -19,8 +19,11 @@ from serving.predictor.server import (
     start_model_server,
 )
 from serving.settings import exit_with
-from serving.transformer.model import FeastTransformer, PredictorUnavailableError
-from trending.features.store import TitleFeatureStore
+from serving.transformer.model import (
+    FeastTransformer,
+    PredictorUnavailableError,
+    open_online_features,
+)
 from trending.monitoring.metrics import ServingMetrics
 from trending.settings import Settings
 
@@ -29,9 +32,10 @@ log = logging.getLogger("kserve.trending")
 
 
 class TransformerSettings(ServingSettings):
-    """The Feast store the transformer reads, plus the shared serving fields.
+    """Where the online features come from, plus the shared serving fields.
 
-    It also reads the platform settings (``TRENDING_HOME``, ``TRENDING_FEATURE_REPO``).
+    On a cluster ``feature_server_url`` names the chart's Feast feature server; without it the
+    transformer opens the local Feast store (``TRENDING_HOME``, ``TRENDING_FEATURE_REPO``).
     """
 
     reads_platform_settings = True
@@ -87,21 +91,21 @@ def main(argv: list[str] | None = None) -> None:
     state = settings.feature_store_dir or platform.feature_store_dir
     model = FeastTransformer(
         args.model_name,
-        open_store=lambda: TitleFeatureStore(repo, state),
+        open_store=lambda: open_online_features(settings.feature_server_url, repo, state),
         max_instances=settings.max_instances,
     )
     try:
         model.load()
     except (OSError, ValueError) as exc:
-        exit_with(PROG, f"cannot open the feature store {repo}: {exc}")
+        source = settings.feature_server_url or repo
+        exit_with(PROG, f"cannot open the feature store {source}: {exc}")
     label = settings.metrics_model_label or f"{args.model_name}-transformer"
     metrics = ServingMetrics(label, "n/a", genres=[])
     kserve.model_server.app.add_exception_handler(PredictorUnavailableError, _predictor_unavailable)
     log.info(
-        "ready: transformer for %s, Feast repo %s, state %s, predictor %s (%s)",
+        "ready: transformer for %s, online features from %s, predictor %s (%s)",
         model.name,
-        repo,
-        state,
+        settings.feature_server_url or f"the Feast store {repo} (state {state})",
         args.predictor_host,
         args.predictor_protocol,
     )

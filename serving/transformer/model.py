@@ -97,7 +97,10 @@ class FeatureServerFeatures:
             )
         rows: list[dict[str, Any] | None] = []
         for i, title_id in enumerate(title_ids):
-            if columns["plot"]["statuses"][i] != "PRESENT":
+            # Feast's Redis store answers an unknown key as PRESENT with a null value (epoch
+            # timestamp); the SQLite store as NOT_FOUND. Either way the title is unknown.
+            plot = columns["plot"]
+            if plot["statuses"][i] != "PRESENT" or plot["values"][i] is None:
                 rows.append(None)
                 continue
             rows.append(

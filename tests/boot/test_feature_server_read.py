@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 
+import httpx
 import pytest
 import uvicorn
 from feast.feature_server import get_app
@@ -15,6 +17,7 @@ from serving.transformer.model import (
     FeatureServerUnavailableError,
     open_online_features,
 )
+from trending.features.featurize import FEATURE_COLUMNS
 from trending.features.store import TitleFeatureStore
 
 pytestmark = pytest.mark.integration
@@ -64,3 +67,35 @@ def test_a_configured_url_selects_the_feature_server(tmp_path) -> None:
     assert isinstance(chosen, FeatureServerFeatures)
     with pytest.raises(ValueError, match="http://host:port"):
         open_online_features("feature-server:6566", tmp_path, tmp_path)
+
+
+def test_an_unknown_id_from_the_redis_store_is_none() -> None:
+    """`feast serve` on Redis answers an unknown key PRESENT with a null value (boot test's find)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.content)["entities"]["title_id"]
+        known = [title_id == "tmdb:1" for title_id in ids]
+        results = [{"values": ids, "statuses": ["PRESENT"] * len(ids)}]
+        for column in FEATURE_COLUMNS:
+            value = "A plot." if column == "plot" else 1
+            results.append(
+                {
+                    "values": [value if k else None for k in known],
+                    "statuses": ["PRESENT"] * len(ids),
+                    "event_timestamps": [
+                        "2024-01-01T00:00:00Z" if k else "1970-01-01T00:00:00Z" for k in known
+                    ],
+                }
+            )
+        names = ["title_id", *FEATURE_COLUMNS]
+        return httpx.Response(200, json={"metadata": {"feature_names": names}, "results": results})
+
+    features = FeatureServerFeatures("http://feature-server:6566")
+    features.client = httpx.Client(transport=httpx.MockTransport(answer))
+    known, unknown = features.online(["tmdb:1", "nowhere:0"])
+    assert unknown is None
+    assert known == {
+        "title_id": "tmdb:1",
+        "plot": "A plot.",
+        **dict.fromkeys(FEATURE_COLUMNS[1:], 1),
+    }
