@@ -15,6 +15,9 @@ The metric names and labels are a contract; change them only together with
 - ``trending_input_chars{model,version}``: characters of model input text per instance.
 - ``trending_errors_total{model,version,kind}``: failed requests by kind.
 - ``trending_payload_log_dropped_total{model,version}``: payload-log events not delivered.
+- ``trending_non_finite_values_total{model,version,where,kind}``: NaN (``kind="nan"``) or
+  Infinity (``kind="inf"``) among a model's numeric inputs (``where="input"``) or its scores
+  (``where="prediction"``); alert ``NonFiniteValues``.
 
 The local router (``serving.router``) exports the first four per version that answered, plus:
 
@@ -116,6 +119,11 @@ PAYLOAD_LOG_DROPPED = MetricFamily(
     "Payload-log events dropped (queue full or sink unreachable).",
     _VERSION,
 )
+NON_FINITE_VALUES = MetricFamily(
+    "trending_non_finite_values_total",
+    "NaN or Infinity values among a model's numeric inputs or its predicted scores.",
+    (*_VERSION, "where", "kind"),
+)
 FEEDBACK_JACCARD = MetricFamily(
     "trending_feedback_jaccard",
     "Agreement (Jaccard) of predictions with labelled feedback.",
@@ -177,6 +185,7 @@ class ServingMetrics:
         self.input_chars = INPUT_CHARS.histogram(registry)
         self.errors = ERRORS.counter(registry)
         self.payload_log_dropped = PAYLOAD_LOG_DROPPED.counter(registry)
+        self.non_finite = NON_FINITE_VALUES.counter(registry)
         # Children bound once: a labels() lookup per observation costs more than the observation.
         self._duration = self.duration.labels(model, version)
         self._instances = self.instances.labels(model, version)
@@ -203,6 +212,21 @@ class ServingMetrics:
         """Count payload-log events that were not delivered."""
         self._dropped.inc(count)
 
+    def record_non_finite(self, where: str, values: np.ndarray) -> int:
+        """Count NaN and Infinity among ``values`` (``where``: ``input`` or ``prediction``).
+
+        Returns:
+            How many non-finite values there were (0 in a healthy model).
+        """
+        array = np.asarray(values, dtype=np.float64)
+        nan = int(np.isnan(array).sum())
+        inf = int(np.isinf(array).sum())
+        if nan:
+            self.non_finite.labels(self.model, self.version, where, "nan").inc(nan)
+        if inf:
+            self.non_finite.labels(self.model, self.version, where, "inf").inc(inf)
+        return nan + inf
+
     def record_model_call(self, titles: int) -> None:
         """Record one model call over ``titles`` titles (one or more requests' worth)."""
         self._model_batch.observe(titles)
@@ -223,6 +247,7 @@ class ServingMetrics:
         for g, count in enumerate(np.asarray(chosen).sum(axis=0).tolist()):
             if count:
                 self._predicted[g].inc(count)
+        self.record_non_finite("prediction", scores)
         self.scores.observe(scores)
 
 
