@@ -252,6 +252,7 @@ class RouterService:
         if outcome.counted:
             model = self.split_file.current().model
             self.metrics.feedback.labels(model, str(outcome.version)).observe(score)
+            self.metrics.observe_feedback(model, outcome.version, outcome.predicted, item.genres)
         else:
             self.metrics.refuse(FEEDBACK, "duplicate")
         return JSONResponse(

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from trending.monitoring.metrics import (
     ERRORS,
+    FEEDBACK_GENRES,
     FEEDBACK_JACCARD,
     PREDICTION_SCORE,
     PREDICTIONS,
@@ -24,6 +25,7 @@ from trending.monitoring.metrics import (
     SHADOW_COMPARISONS,
     SHADOW_SCORE_DELTA,
 )
+from trending.monitoring.online_quality import FeedbackCounts
 from trending.rollout.shadow import ShadowComparisonError, compare_predictions
 
 log = logging.getLogger("trending.router")
@@ -40,6 +42,7 @@ class RouterMetrics:
         self.scores = PREDICTION_SCORE.histogram(r)
         self.errors = ERRORS.counter(r)
         self.feedback = FEEDBACK_JACCARD.histogram(r)
+        self.feedback_genres = FEEDBACK_GENRES.counter(r)
         self.shadow_agreement = SHADOW_AGREEMENT.histogram(r)
         self.shadow_delta = SHADOW_SCORE_DELTA.histogram(r)
         self.shadow_results = SHADOW_COMPARISONS.counter(r)
@@ -72,6 +75,13 @@ class RouterMetrics:
         self.shadow_agreement.labels(model, v).observe(result.agreement)
         self.shadow_delta.labels(model, v).observe(result.score_delta)
         self.shadow_results.labels(model, v, "agree" if result.agreement == 1 else "differ").inc()
+
+    def observe_feedback(
+        self, model: str, version: int, predicted: list[str], labelled: list[str]
+    ) -> None:
+        """Count one title's genre decisions against its labels (the online micro-F1)."""
+        for outcome, count in FeedbackCounts.outcomes(predicted, labelled).items():
+            self.feedback_genres.labels(model, str(version), outcome).inc(count)
 
     def refuse(self, endpoint: str, reason: str) -> None:
         """Count an evidence post the router did not act on."""

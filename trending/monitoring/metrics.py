@@ -22,6 +22,9 @@ The metric names and labels are a contract; change them only together with
 The local router (``serving.router``) exports the first four per version that answered, plus:
 
 - ``trending_feedback_jaccard{model,version}``: agreement of predictions with labelled feedback.
+- ``trending_feedback_genres_total{model,version,outcome}``: genre decisions judged by labelled
+  feedback (``tp``, ``fp``, ``fn``): the online micro-F1 per version
+  (trending.monitoring.online_quality).
 - ``trending_shadow_agreement{model,version}``: genre-set agreement of the shadow with stable.
 - ``trending_shadow_score_delta{model,version}``: mean absolute score difference shadow vs stable.
 - ``trending_shadow_comparisons_total{model,version,result}``: shadow comparisons by result.
@@ -129,6 +132,11 @@ FEEDBACK_JACCARD = MetricFamily(
     "Agreement (Jaccard) of predictions with labelled feedback.",
     _VERSION,
     SCORE_BUCKETS,
+)
+FEEDBACK_GENRES = MetricFamily(
+    "trending_feedback_genres_total",
+    "Genre decisions judged by labelled feedback: tp (predicted, labelled), fp, fn.",
+    (*_VERSION, "outcome"),
 )
 SHADOW_AGREEMENT = MetricFamily(
     "trending_shadow_agreement",
