@@ -19,6 +19,14 @@ early stopping on the validation loss of an internal split — the warm start co
 fine-tuning that does not help is not kept. ``epochs: 0`` stops after the warm start (frozen
 encoder, minutes on a CPU). ``save`` writes tokenizer, encoder and layer into the bundle, so
 ``load`` needs nothing else.
+
+Quantization (``quantization: "int8"``, the default): at export the encoder's Linear layers are
+quantized to int8 (``torch.ao.quantization.quantize_dynamic``), the validation rows are scored
+by both variants, and the bundle records ``int8`` only when
+``trending.modelling.quantization.compare_quantized`` passes (micro-F1 loss and largest score
+difference within bounds); otherwise it records ``none``. The bundle keeps the fp32 weights in
+safetensors either way: a CPU load applies the same deterministic quantization, a GPU load
+serves fp32 (the int8 kernels are CPU kernels, and on a GPU fp32 is the faster choice).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import importlib.util
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,8 +68,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Blend with a TF-IDF logistic scorer fitted on the same rows: score = w*bert + (1-w)*tfidf,
     # w picked on the validation split (w = 1 keeps pure BERT when the blend does not help).
     "tfidf_blend": True,
+    # "int8": serve the encoder int8-quantized on CPU when the export check passes; "none": fp32.
+    "quantization": "int8",
     "seed": 7,
 }
+QUANTIZATION_VARIANTS = ("int8", "none")
 _MIN_ROWS_FOR_VALIDATION = 10
 _SETTINGS_FILE = "genre_bert.json"
 _HEAD_FILE = "genre_head.safetensors"
@@ -99,6 +111,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def quantize_int8(model: MeanPooledClassifier) -> MeanPooledClassifier:
+    """A CPU copy of ``model`` whose encoder Linear layers are int8 dynamic-quantized.
+
+    Weights are quantized per tensor once, activations per batch at run time; the head stays
+    fp32 (one small layer, and the thresholds sit on its output).
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    cpu_copy = copy.deepcopy(model).cpu().eval()
+    with warnings.catch_warnings():  # torch points at torchao as this API's successor
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        cpu_copy.encoder = quantize_dynamic(
+            cpu_copy.encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=False
+        )
+    return cpu_copy
+
+
+def served_variant(recorded: str, device: torch.device) -> str:
+    """The variant a load runs: the bundle's choice on CPU, always fp32 (``none``) on a GPU."""
+    return recorded if device.type == "cpu" else "none"
 
 
 class MeanPooledClassifier(torch.nn.Module):
@@ -156,6 +191,11 @@ class BertGenreModel:
         self.tfidf: LinearGenreModel | None = None
         self.blend_weight = 1.0
         self.history: list[dict[str, float]] = []
+        # The variant the bundle records ("int8" only after the export check passed), the
+        # check's result, and the variant this instance runs.
+        self.quantization = "none"
+        self.quantization_check: dict[str, Any] | None = None
+        self.running = "none"
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -205,18 +245,30 @@ class BertGenreModel:
             rows = order[start : start + batch_size]
             yield rows, self._tokenize([texts[i] for i in rows])
 
-    def _forward_all(self, texts: Sequence[str], batch_size: int, *, embed: bool) -> np.ndarray:
-        """Logits (or embeddings) of every text, in input order, without gradients."""
-        assert self.model is not None
-        device = self._device()
-        self.model.eval()
-        width = self.model.head.in_features if embed else self.model.head.out_features
+    def _forward_all(
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        *,
+        embed: bool,
+        model: MeanPooledClassifier | None = None,
+    ) -> np.ndarray:
+        """Logits (or embeddings) of every text, in input order, without gradients.
+
+        ``model`` (e.g. the int8 copy, on CPU) runs instead of ``self.model``; inputs go to the
+        device its head is on.
+        """
+        model = model or self.model
+        assert model is not None
+        device = model.head.weight.device
+        model.eval()
+        width = model.head.in_features if embed else model.head.out_features
         out = np.zeros((len(texts), width), dtype=np.float32)
         with torch.inference_mode():
             for rows, batch in self._batches(texts, batch_size):
                 batch = {k: v.to(device) for k, v in batch.items()}
                 with torch.autocast(device.type, enabled=self._amp(device)):
-                    values = self.model.embed(**batch) if embed else self.model(**batch)
+                    values = model.embed(**batch) if embed else model(**batch)
                 out[rows] = values.float().cpu().numpy()
         return out
 
@@ -342,13 +394,50 @@ class BertGenreModel:
         self.tfidf, self.blend_weight = None, 1.0
         if p["tfidf_blend"] and self._held_out is not None:
             self._fit_blend([texts[i] for i in train_rows], labels[train_rows], texts, labels)
+        self._choose_quantization(valid_texts, labels)
         self.params = {
             **p,
             "epochs_run": len(self.history) - 1,
             "best_epoch": int(best_epoch),
             "steps_run": step,
             "blend_weight": self.blend_weight,
+            "quantization_chosen": self.quantization,
         }
+
+    def _choose_quantization(self, valid_texts: list[str], labels: np.ndarray) -> None:
+        """Record ``int8`` when the int8 encoder scores the validation rows like fp32 does.
+
+        Both variants' final scores (blended when there is a TF-IDF blend) are compared with
+        thresholds tuned on the fp32 scores, as the bundle's are.
+        """
+        from trending.modelling.quantization import compare_quantized
+
+        self.quantization, self.quantization_check = "none", None
+        wanted = self.params["quantization"]
+        if wanted not in QUANTIZATION_VARIANTS:
+            raise ValueError(
+                f"bert params quantization={wanted!r}: use one of {list(QUANTIZATION_VARIANTS)}"
+            )
+        if wanted == "none":
+            return
+        if self._held_out is None or self.model is None:
+            self.quantization_check = {"passed": False, "message": "no validation rows to check"}
+            return
+        if self.tfidf is not None and self.blend_weight == 0:
+            self.quantization_check = {"passed": False, "message": "BERT has blend weight 0"}
+            return
+        valid_rows, fp32 = self._held_out
+        batch_size = self.params["batch_size"] * 2
+        int8_model = quantize_int8(self.model)
+        int8 = _sigmoid(self._forward_all(valid_texts, batch_size, embed=False, model=int8_model))
+        if self.tfidf is not None:
+            w = self.blend_weight
+            int8 = (w * int8 + (1 - w) * self.tfidf.predict_proba(valid_texts)).astype(np.float32)
+        y_valid = labels[valid_rows].astype(np.int8)
+        check = compare_quantized(fp32, int8, y_valid, tune_thresholds(y_valid, fp32))
+        self.quantization_check = check.model_dump()
+        if check.passed:
+            self.quantization = "int8"
 
     def _fit_blend(
         self,
@@ -410,7 +499,13 @@ class BertGenreModel:
         if self.tfidf is not None:
             self.tfidf.save(directory / _TFIDF_FOLDER)
         (directory / _SETTINGS_FILE).write_text(
-            json.dumps({"max_length": self.params["max_length"], "blend_weight": self.blend_weight})
+            json.dumps(
+                {
+                    "max_length": self.params["max_length"],
+                    "blend_weight": self.blend_weight,
+                    "quantization": self.quantization,
+                }
+            )
         )
         return {
             "type": "bert-tokenizer",
@@ -418,11 +513,21 @@ class BertGenreModel:
             "pooling": "mean",
             "max_length": self.params["max_length"],
             "tfidf_blend_weight": round(1 - self.blend_weight, 2) if self.tfidf else 0.0,
+            # int8: the encoder's Linear layers int8 dynamic-quantized when served on CPU (the
+            # weights stay fp32 in the bundle; a GPU serves them as they are).
+            "quantization": self.quantization,
+            "quantization_check": self.quantization_check,
         }
 
     @classmethod
-    def load(cls, directory: Path) -> BertGenreModel:
-        """Load encoder, layer and tokenizer from a bundle's model folder (no network)."""
+    def load(cls, directory: Path, *, quantization: str | None = None) -> BertGenreModel:
+        """Load encoder, layer and tokenizer from a bundle's model folder (no network).
+
+        Args:
+            directory: The bundle's model folder.
+            quantization: ``"int8"`` or ``"none"`` instead of the bundle's recorded variant
+                (benchmarks compare both); None follows the bundle. A GPU always runs fp32.
+        """
         from safetensors.torch import load_file
 
         if not (directory / _HEAD_FILE).is_file():
@@ -440,7 +545,13 @@ class BertGenreModel:
         settings = json.loads((directory / _SETTINGS_FILE).read_text())
         model.params["max_length"] = int(settings["max_length"])
         model.blend_weight = float(settings.get("blend_weight", 1.0))
+        model.quantization = str(settings.get("quantization", "none"))
         if (directory / _TFIDF_FOLDER).is_dir():
             model.tfidf = LinearGenreModel.load(directory / _TFIDF_FOLDER)
-        model.model.to(model._device()).eval()
+        model.running = served_variant(quantization or model.quantization, model._device())
+        if model.running == "int8":
+            model.model = quantize_int8(model.model)
+        else:
+            model.model.to(model._device())
+        model.model.eval()
         return model
