@@ -192,3 +192,89 @@ def schedule(
             client, name, package, _overrides(param), cron=cron, experiment=experiment
         )
     console.print(f"scheduled {name} ({cron}): recurring run {job_id}")
+
+
+@app.command()
+def start(
+    name: str = typer.Argument(
+        ..., help="Uploaded pipeline to run (see `trending pipeline upload`)."
+    ),
+    version: str | None = typer.Option(
+        None, help="Version label given to `upload` (the chart's appVersion); default: newest."
+    ),
+    run_name: str | None = typer.Option(None, help="Display name of the run."),
+    host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
+    namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
+    experiment: str = typer.Option("trending", help="KFP experiment name."),
+    param: list[str] = typer.Option([], help="Pipeline parameter as key=value (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (for programs)."),
+) -> None:
+    """Start one run of an uploaded pipeline version with every parameter from the settings.
+
+    The retrain trigger's ``kfp`` launcher runs this (``--json``): parameters are the settings'
+    defaults, TRENDING_PIPELINE_PARAMS, then each --param, checked against the pipeline.
+    """
+    import contextlib
+    import sys
+
+    from pipelines.cluster import pipeline_defaults
+    from pipelines.run import KfpUnreachableError, pipeline_named, typed_arguments
+
+    settings = load_settings()
+    with failures_as_messages(KfpUnreachableError, ValueError):
+        declared = pipeline_named(name).component_spec.inputs or {}
+        arguments = {k: v for k, v in pipeline_defaults(settings).items() if k in declared}
+        arguments.update(typed_arguments(name, settings.pipeline_params))
+        arguments.update(typed_arguments(name, _overrides(param)))
+        client = _cluster_client(host, namespace)
+        # kfp.Client prints links on stdout; stdout is kept for the answer.
+        with contextlib.redirect_stdout(sys.stderr):
+            started = _start_uploaded(
+                client, name, version, arguments, run_name=run_name or f"{name}-run",
+                experiment=experiment, namespace=namespace or settings.kfp_namespace,
+            )  # fmt: skip
+    if as_json:
+        print(json.dumps(started))
+    else:
+        console.print(
+            f"started {name} version {started['pipeline_version_id']}: run {started['run_id']}"
+        )
+
+
+def _start_uploaded(
+    client: Any, name: str, version: str | None, arguments: dict[str, Any], *, run_name: str,
+    experiment: str, namespace: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Resolve the uploaded pipeline and version by name, create the run, describe it."""
+    pipeline_id = client.get_pipeline_id(name)
+    if pipeline_id is None:
+        raise ValueError(
+            f"no pipeline {name!r} on KFP: upload it first (`trending pipeline upload`)"
+        )
+    wanted = f"{name}-{version}" if version else None
+    query: dict[str, Any] = {"page_size": 1, "sort_by": "created_at desc"}
+    if wanted:
+        query["filter"] = json.dumps(
+            {"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": wanted}]}
+        )
+    versions = client.list_pipeline_versions(pipeline_id, **query).pipeline_versions or []
+    if not versions:
+        raise ValueError(
+            f"pipeline {name!r} has no version {wanted!r} on KFP: upload it (`trending pipeline "
+            "upload --version ...`) or name an uploaded version"
+            if wanted
+            else f"pipeline {name!r} has no version on KFP: upload one"
+        )
+    version_id = versions[0].pipeline_version_id
+    experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
+    run = client.run_pipeline(
+        experiment_id, run_name, params=arguments, pipeline_id=pipeline_id, version_id=version_id
+    )
+    return {
+        "run_id": str(run.run_id),
+        "display_name": run_name,
+        "pipeline_id": pipeline_id,
+        "pipeline_version_id": version_id,
+        "experiment_id": experiment_id,
+        "parameters": arguments,
+    }

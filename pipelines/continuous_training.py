@@ -32,6 +32,7 @@ def build_continuous_training_pipeline(config: PipelineConfig) -> Any:
         window: str = "growing",
         window_days: int = 90,
         drift_since: str = "",
+        alert_group: str = "",
         xgboost_params_json: str = "{}",
         bert_params_json: str = "{}",
         gate_policy_json: str = RETRAIN_GATE_POLICY,
@@ -39,7 +40,11 @@ def build_continuous_training_pipeline(config: PipelineConfig) -> Any:
         drift_backend: str = "scipy",
         seed: int = 7,
     ) -> str:
-        """Log the request, train on the window, log the outcome. Returns the outcome."""
+        """Log the request, train on the window, log the outcome. Returns the outcome.
+
+        ``alert_group`` names the Alertmanager group that asked for the run (the retrain
+        trigger sets it, and names the run after it); it is kept with the run's parameters.
+        """
         started = with_s3(
             start_retrain(
                 registry_uri=registry_uri, model_name=model_name, reason=reason, window=window,

@@ -14,7 +14,19 @@ MONITORING = REPO / "monitoring"
 # BERT on a 2-core CPU: one epoch capped at a few optimizer steps keeps the demo in minutes (it is
 # trained and evaluated for real, but cannot win at this size; the pipeline default is 3 epochs).
 DEMO_BERT = {"epochs": 1, "max_length": 64, "max_steps": 8}
-DEMO_PARAMS = {"bert_params_json": json.dumps(DEMO_BERT), "robustness_cases": "50"}
+# The drift detector the demo fits: Alibi Detect (KS, chi-square, MMD on plot embeddings), as the
+# chart does. Alibi Detect is BSL 1.1: free for non-production use; production use needs a licence
+# from Seldon. "scipy" selects the Apache-2.0/BSD tests.
+DEMO_DRIFT_BACKEND = "alibi"
+DRIFT_BACKEND_NOTE = {
+    "alibi": "Alibi Detect (BSL 1.1: free for non-production use; production needs Seldon's licence)",
+    "scipy": "SciPy tests (Apache-2.0/BSD)",
+}
+DEMO_PARAMS = {
+    "bert_params_json": json.dumps(DEMO_BERT),
+    "robustness_cases": "50",
+    "drift_backend": DEMO_DRIFT_BACKEND,
+}
 # The demo's changes to the gate: robustness is measured and reported, not gated, and a candidate
 # may trail the linear baseline by up to 0.01 micro-F1. XGBoost fails the directional:horror check
 # on most splits of the synthetic data (its trees leave the Horror score unchanged when "haunted

@@ -17,7 +17,9 @@ from cli.demo.output import print_decisions, print_drift, print_run
 from cli.demo.parameters import (
     CANARY_POLICY,
     DEMO_GATE,
+    DEMO_DRIFT_BACKEND,
     DEMO_PARAMS,
+    DRIFT_BACKEND_NOTE,
     DRIFT,
     DRIFT_ONSET,
     RECENT_AS_BEFORE,
@@ -75,6 +77,9 @@ def train(run: DemoRun, snapshot_id: str) -> int | None:
 
     console.rule("3. training pipeline on kfp.local (SubprocessRunner)")
     console.print(f"demo parameters: {DEMO_PARAMS}; gate policy overrides: {DEMO_GATE}")
+    console.print(
+        f"drift detector backend: {DEMO_DRIFT_BACKEND}, {DRIFT_BACKEND_NOTE[DEMO_DRIFT_BACKEND]}"
+    )
     log = run.logs / "training-pipeline.log"
     arguments = {
         **pipeline_arguments(run.settings, "training", snapshot_id=snapshot_id),

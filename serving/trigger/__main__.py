@@ -17,8 +17,8 @@ from pydantic import Field, SecretStr
 
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from serving.trigger.app import TriggerService, create_app
+from serving.trigger.launchers import KfpPipelineLauncher
 from trending.rollout.retrain import (
-    KfpApiLauncher,
     LocalCommandLauncher,
     RetrainCoordinator,
     RetrainRequest,
@@ -60,15 +60,19 @@ class TriggerSettings(ServiceSettings):
         "<python> -m cli pipeline run continuous-training.",
     )
     log_dir: Path | None = Field(None, description="local launcher: where run logs go.")
-    kfp_host: str | None = Field(None, description="kfp launcher: the KFP API endpoint.")
-    kfp_pipeline_id: str | None = Field(None, description="kfp launcher: the pipeline id.")
-    kfp_pipeline_version_id: str | None = Field(
-        None, description="kfp launcher: the pipeline version id."
+    kfp_host: str | None = Field(
+        None, description="kfp launcher: the KFP API endpoint (default: the platform's)."
     )
-    kfp_experiment_id: str | None = Field(None, description="kfp launcher: the experiment id.")
-    kfp_token: SecretStr | None = Field(
-        None, description="kfp launcher: bearer token of the KFP API (from a Secret; no flag)."
+    kfp_pipeline: str = Field(
+        "continuous-training",
+        description="kfp launcher: the uploaded pipeline to run (`trending pipeline upload`).",
     )
+    kfp_pipeline_version: str | None = Field(
+        None,
+        description="kfp launcher: the upload's version label (the chart's appVersion); "
+        "unset: the newest uploaded version.",
+    )
+    kfp_experiment: str = Field("trending", description="kfp launcher: the KFP experiment.")
     max_model_age_hours: float = Field(
         0, ge=0, description="Schedule: retrain when production is older (0 = off)."
     )
@@ -103,25 +107,16 @@ def _token(settings: TriggerSettings) -> str:
     return token
 
 
-def _launcher(settings: TriggerSettings) -> RunLauncher:
+def _launcher(settings: TriggerSettings, kfp_host: str | None) -> RunLauncher:
     if settings.launcher == "kfp":
-        missing = [
-            flag
-            for flag, value in [
-                ("--kfp_host", settings.kfp_host),
-                ("--kfp_pipeline_id", settings.kfp_pipeline_id),
-                ("--kfp_pipeline_version_id", settings.kfp_pipeline_version_id),
-            ]
-            if not value
-        ]
-        if missing:
-            exit_with(PROG, f"launcher 'kfp' needs {', '.join(missing)} (or their TRENDING_* env)")
-        return KfpApiLauncher(
-            settings.kfp_host,
-            settings.kfp_pipeline_id,
-            settings.kfp_pipeline_version_id,
-            experiment_id=settings.kfp_experiment_id,
-            token=settings.kfp_token.get_secret_value() if settings.kfp_token else None,
+        if not kfp_host:
+            exit_with(PROG, "launcher 'kfp' needs the KFP API: set TRENDING_KFP_HOST or --kfp_host")
+        # serving never imports kfp: the CLI makes the kfp.Client call (serving/trigger/launchers.py).
+        return KfpPipelineLauncher(
+            settings.kfp_pipeline,
+            settings.kfp_pipeline_version,
+            experiment=settings.kfp_experiment,
+            host=kfp_host,
         )
     command = shlex.split(settings.command) if settings.command else None
     return LocalCommandLauncher(command, log_dir=settings.log_dir)
@@ -140,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     registry_uri = settings.registry_uri or platform.resolved_registry_uri
     coordinator = RetrainCoordinator(
         registry_uri,
-        _launcher(settings),
+        _launcher(settings, settings.kfp_host or platform.kfp_host),
         models=(settings.model_name,),
         cooldown=timedelta(seconds=settings.cooldown_seconds),
     )

@@ -127,8 +127,11 @@ imagePullSecrets:
 TRENDING_PROFILE: cluster
 TRENDING_MODEL_NAME: {{ .Values.platform.modelName | quote }}
 TRENDING_REGISTRY_URI: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.registryPrefix | quote }}
+TRENDING_DATA_URI: {{ printf "s3://%s/%s" .Values.s3.bucket .Values.platform.dataPrefix | quote }}
 TRENDING_KFP_HOST: {{ .Values.platform.kfpHost | quote }}
 TRENDING_COMPONENT_IMAGE: {{ include "trending.image" (list . .Values.images.component) | quote }}
+{{- /* Pipeline parameters every run gets (compiled defaults, trigger runs, the schedule). */}}
+TRENDING_PIPELINE_PARAMS: {{ dict "drift_backend" .Values.driftDetector.backend | toJson | quote }}
 AWS_DEFAULT_REGION: {{ .Values.s3.region | quote }}
 {{- with include "trending.s3Endpoint" . }}
 AWS_ENDPOINT_URL: {{ . | quote }}

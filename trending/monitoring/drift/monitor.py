@@ -13,6 +13,7 @@ from trending.monitoring.drift.backends import FEATURE_DETECTOR, PREDICTION_DETE
 from trending.monitoring.drift.detector import DriftDetector
 from trending.monitoring.drift.encoder import SKEW_FEATURES, skew_feature_values
 from trending.monitoring.drift.errors import DriftError
+from trending.monitoring.drift.semantic import SEMANTIC_DETECTOR
 
 
 class DriftWindow:
@@ -30,14 +31,19 @@ class DriftWindow:
         self.features: deque[np.ndarray] = deque(maxlen=size)
         self.skew: deque[np.ndarray] = deque(maxlen=size)
         self.predictions: deque[np.ndarray] = deque(maxlen=size)
+        self.embeddings: deque[np.ndarray] = deque(maxlen=size)  # semantic detector only
         self.seen_since_score = 0
         self._lock = threading.Lock()
 
-    def add_requests(self, encoded: np.ndarray, skew_rows: np.ndarray) -> None:
-        """Append encoded request rows and their skew feature rows."""
+    def add_requests(
+        self, encoded: np.ndarray, skew_rows: np.ndarray, embeddings: np.ndarray | None = None
+    ) -> None:
+        """Append encoded request rows, their skew feature rows and (if any) their embeddings."""
         with self._lock:
             self.features.extend(encoded)
             self.skew.extend(skew_rows)
+            if embeddings is not None:
+                self.embeddings.extend(embeddings)
             self.seen_since_score += len(encoded)
 
     def add_predictions(self, rows: np.ndarray) -> None:
@@ -55,6 +61,11 @@ class DriftWindow:
                 np.stack(self.skew) if self.skew else None,
                 np.stack(self.predictions) if self.predictions else None,
             )
+
+    def embedded(self) -> np.ndarray | None:
+        """A copy of the window's embeddings, None when empty."""
+        with self._lock:
+            return np.stack(self.embeddings) if self.embeddings else None
 
     def __len__(self) -> int:
         return max(len(self.features), len(self.predictions))
@@ -80,12 +91,18 @@ def score_window(
     """Score a window; detectors with fewer than ``min_size`` rows are left out of the result."""
     from scipy.stats import ks_2samp
 
+    embeddings = window.embedded()
     features, skew_rows, predictions = window.snapshot()
     outcomes: dict[str, TestOutcome] = {}
     if features is not None and len(features) >= min_size:
         outcomes[FEATURE_DETECTOR] = detector.backend.features(features)
     if predictions is not None and len(predictions) >= min_size:
         outcomes[PREDICTION_DETECTOR] = detector.backend.predictions(predictions)
+    if detector.semantic is not None and embeddings is not None and len(embeddings) >= min_size:
+        mmd = detector.semantic.score(embeddings)
+        outcomes[SEMANTIC_DETECTOR] = TestOutcome(
+            mmd.p_value, mmd.distance, mmd.p_value < detector.p_val, detector.p_val
+        )
     skew: dict[str, float] = {}
     if skew_rows is not None and len(skew_rows) >= min_size:
         for j, name in enumerate(SKEW_FEATURES):
@@ -146,9 +163,13 @@ class DriftMonitor:
         from trending.features.featurize import model_input_text
 
         detector, window = self._entry(model, version)
-        encoded = detector.encode([model_input_text(p, r) for p, r in titles])
+        texts = [model_input_text(p, r) for p, r in titles]
         skew = skew_feature_values(titles)
-        window.add_requests(encoded, np.column_stack([skew[n] for n in SKEW_FEATURES]))
+        window.add_requests(
+            detector.encode(texts),
+            np.column_stack([skew[n] for n in SKEW_FEATURES]),
+            detector.embed(texts),  # embedded on arrival, so scoring runs only the test
+        )
         return len(titles)
 
     def observe_predictions(
