@@ -68,3 +68,18 @@ def test_shuffled_labels_are_stopped_by_the_gate_with_readable_reasons(tmp_path,
     message = str(caught.value)
     assert message.startswith("gate failed for xgboost:")
     assert "is below the floor 0.600" in message and "does not beat" in message
+
+
+def test_default_robustness_policy_admits_the_trained_candidates(reports):
+    """Models trained on titles pass every robustness check of GatePolicy() (stability vs null)."""
+    for family in ("xgboost", "linear"):
+        decision = decide(reports[family], baseline=reports["prior"], policy=GatePolicy())
+        failing = [c for c in decision.failures if c.name.startswith("robustness")]
+        assert failing == [], "\n".join(f"{family} {c.name}: {c.message}" for c in failing)
+
+
+def test_xgboost_beats_the_linear_baseline_under_the_default_margin(reports):
+    """The booster blended with its own logistic scores is not worse than the baseline it stacks."""
+    decision = decide(reports["xgboost"], baseline=reports["linear"], policy=GatePolicy())
+    check = next(c for c in decision.checks if c.name == "baseline:linear")
+    assert check.passed, check.message

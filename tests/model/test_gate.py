@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from report_builders import make_report
 
+from trending.modelling.evaluation import RobustnessCheck, RobustnessReport
 from trending.modelling.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
+from trending.rollout.release import judge_candidates, require_champion, run_summary
 
 POLICY = GatePolicy(
     min_micro_f1=0.6, min_macro_f1=0.5, min_slice_micro_f1=0.5, min_slice_support=30
@@ -116,3 +120,87 @@ def test_champion_tie_goes_to_macro_then_cheaper_family_and_failed_never_wins():
     assert choice.candidate("bert").gate_failures == ["calibration:ece"]
     all_fail = {k: d.model_copy(update={"passed": False}) for k, d in decisions.items()}
     assert choose_champion([weak, strong], all_fail).champion is None
+
+
+def stability_report(family: str = "xgboost", *, similarity: float, null: float = 0.9):
+    """A report whose names check has the given similarities and one failing example."""
+    check = RobustnessCheck(
+        name="invariance:names",
+        kind="invariance",
+        description="names swapped",
+        cases=200,
+        passed=120,
+        pass_rate=0.6,
+        similarity=similarity,
+        null_similarity=null,
+        excess_change=round(null - similarity, 4),
+        examples=[
+            {
+                "title": "The Shining",
+                "edit": "'Anna' -> 'Diego'",
+                "genres_before": ["Horror"],
+                "genres_after": ["Comedy"],
+                "lost": ["Horror"],
+                "gained": ["Comedy"],
+            }
+        ],
+    )
+    report = make_report(family)
+    return report.model_copy(
+        update={"robustness": RobustnessReport(checks=[check], null_similarity=null)}
+    )
+
+
+def test_default_policy_judges_stability_against_the_null_edit_not_exact_sets():
+    """BERT's real-data figures (61.5 % exact name matches) pass when the null edit moves as much."""
+    baseline = make_report("linear", micro=0.6)
+    near_null = decide(stability_report(similarity=0.87, null=0.89), baseline=baseline)
+    assert near_null.passed, near_null.summary()
+    fragile = decide(stability_report(similarity=0.70, null=0.89), baseline=baseline)
+    assert {c.name for c in fragile.failures} == {"robustness:invariance:names"}
+    message = fragile.summary()
+    assert "'The Shining': 'Anna' -> 'Diego' => genres -Horror +Comedy" in message
+    assert "excess change 0.190 above 0.100" in message
+    erratic = decide(stability_report(similarity=0.5, null=0.5), baseline=baseline)
+    assert {c.name for c in erratic.failures} == {"robustness:null_edit"}
+
+
+def test_no_champion_raises_gate_failed_error_with_every_candidate_and_a_summary():
+    baseline = make_report("linear", micro=0.6)
+    reports = [stability_report("xgboost", similarity=0.6), make_report("bert", ece=0.4)]
+    decisions, choice = judge_candidates(
+        reports, baseline=baseline, production=None, policy=GatePolicy()
+    )
+    verdict = json.loads(
+        json.dumps(
+            {
+                "run_id": "r1",
+                "choice": choice.model_dump(),
+                "decisions": {f: d.model_dump() for f, d in decisions.items()},
+            },
+            default=str,
+        )
+    )
+    lines = run_summary(verdict, metrics={"linear": {"micro_f1": 0.6, "macro_f1": 0.5}})
+    assert lines[0].startswith("no champion")
+    assert any(
+        line.startswith("  bert: micro-F1 0.700") and "calibration:ece" in line for line in lines
+    )
+    assert any("The Shining" in line for line in lines)
+    assert "  linear (not a candidate): micro-F1 0.600, macro-F1 0.500" in lines
+    assert lines[-1] == "registered: nothing"
+    with pytest.raises(GateFailedError) as caught:
+        require_champion(verdict)
+    assert {d.model_family for d in caught.value.decisions} == {"xgboost", "bert"}
+    assert "gate failed for bert" in str(caught.value)
+
+    passing = judge_candidates(
+        [make_report("bert", micro=0.7)], baseline=baseline, production=None, policy=GatePolicy()
+    )
+    won = {
+        "run_id": "r2",
+        "choice": passing[1].model_dump(),
+        "decisions": {"bert": passing[0]["bert"].model_dump()},
+    }
+    assert require_champion(won) == "bert"
+    assert run_summary(won, registered_version=3)[-1] == "registered: version 3 (bert)"

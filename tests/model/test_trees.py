@@ -92,10 +92,10 @@ def test_loaded_xgboost_family_serves_through_the_walker(trained_bundle, titles)
     assert model._walker is not None
     texts = list(titles["plot"][:20])
     matrix = model.featurizer.transform(texts)
-    features = model._stack(model.scorer.predict_proba(matrix), matrix)
-    np.testing.assert_allclose(
-        model.predict_proba(texts), model.booster.predict_proba(features), atol=1e-6
-    )
+    logistic = model.scorer.predict_proba(matrix)
+    features = model._stack(logistic, matrix)
+    expected = model._blend(model.booster.predict_proba(features), logistic)  # booster + logistic
+    np.testing.assert_allclose(model.predict_proba(texts), expected, atol=1e-6)
 
 
 def test_genres_no_title_has_or_every_title_has_score_as_in_xgboost(recwarn):

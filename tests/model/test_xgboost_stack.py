@@ -17,7 +17,7 @@ def test_dense_stack_scores_equal_the_sparse_stack(trained_bundle, titles):
     scores = model.scorer.predict_proba(matrix)
     # Reference: absent n-grams as sparse "missing" entries, the way XGBoost reads CSR input.
     sparse = sp.hstack([sp.csr_matrix(scores), matrix[:, model.columns]], format="csr")
-    expected = model.booster.predict_proba(sparse)
+    expected = model._blend(model.booster.predict_proba(sparse), scores)  # booster + logistic
     np.testing.assert_allclose(model.predict_proba(texts), expected, atol=1e-6)
 
     dense = model._stack(scores, matrix)

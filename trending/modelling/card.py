@@ -155,11 +155,38 @@ def _sections(
         ),
         (
             "Robustness",
-            "",
-            ["check", "kind", "pass rate", "cases", "what"],
+            "Stability: mean genre-set similarity (Jaccard) before/after the edit, against the "
+            f"same under the null edit ({report.robustness.null_edit or 'not measured'}); the "
+            "gate bounds the excess change. Directional: share of cases that moved as expected.",
+            ["check", "kind", "pass rate", "similarity", "null", "excess change", "cases", "what"],
             [
-                [c.name, c.kind, c.pass_rate, c.cases, c.description]
+                [
+                    c.name,
+                    c.kind,
+                    c.pass_rate,
+                    c.similarity,
+                    c.null_similarity,
+                    c.excess_change,
+                    c.cases,
+                    c.description,
+                ]
                 for c in report.robustness.checks
+            ],
+        ),
+        (
+            "Robustness examples",
+            "The worst cases of each check (titles the null edit also moves come last).",
+            ["check", "title", "edit", "before", "after"],
+            [
+                [
+                    c.name,
+                    e.get("title") or e.get("text") or e.get("before"),
+                    e.get("edit"),
+                    e.get("genres_before", e.get("before")),
+                    e.get("genres_after", e.get("after")),
+                ]
+                for c in report.robustness.checks
+                for e in c.examples
             ],
         ),
         (

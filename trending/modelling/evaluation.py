@@ -125,21 +125,53 @@ class Calibration(BaseModel):
 
 
 class RobustnessCheck(BaseModel):
-    """One behavioural test: how many cases kept (or moved) the prediction as expected."""
+    """One behavioural test: how many cases kept (or moved) the prediction as expected.
+
+    Stability checks (perturbation, invariance) also carry the mean genre-set similarity
+    (Jaccard) before and after the edit, the same under the null edit, and the difference
+    (``excess_change``), which is what the gate bounds. Directional checks are gated on
+    ``pass_rate``.
+    """
 
     name: str
     kind: str = Field(description="perturbation | invariance | directional")
     description: str
     cases: int
-    passed: int
+    passed: int = Field(description="Cases with an unchanged genre set (directional: as expected).")
     pass_rate: float
-    examples: list[dict[str, Any]] = Field(default_factory=list, description="A few failures.")
+    similarity: float | None = Field(
+        None, description="Mean Jaccard similarity of the genre sets before and after the edit."
+    )
+    null_similarity: float | None = Field(
+        None, description="The same under the null edit (function words dropped)."
+    )
+    excess_change: float | None = Field(
+        None, description="null_similarity - similarity: the change the null edit does not explain."
+    )
+    mean_score_change: float | None = Field(
+        None,
+        description="Stability: mean of the largest per-genre score move; directional: mean "
+        "score gain of the cue over its neutral twin.",
+    )
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="A few failures, worst first: title, the edit, genres before and after.",
+    )
+
+    @property
+    def stability(self) -> bool:
+        """Whether this check is judged by its excess change (else by its pass rate)."""
+        return self.excess_change is not None
 
 
 class RobustnessReport(BaseModel):
     """All behavioural checks of a candidate."""
 
     checks: list[RobustnessCheck] = Field(default_factory=list)
+    null_edit: str | None = Field(None, description="What the null edit does.")
+    null_similarity: float | None = Field(
+        None, description="Mean genre-set similarity of the texts under the null edit."
+    )
 
 
 class EvaluationReport(BaseModel):

@@ -2,10 +2,10 @@
 
 ``decide`` checks one candidate's ``EvaluationReport`` against a ``GatePolicy``: overall floors,
 floors on important slices, no regression against the production model beyond a tolerance, a
-calibration bound, a robustness pass rate, and beating the linear baseline. Every check becomes a
-``GateCheck`` with the observed and required values and a sentence a person can act on; the
-decision passes only when all checks pass. ``enforce`` raises ``GateFailedError`` so a pipeline
-stops before registration.
+calibration bound, robustness (stability beyond the null edit, directional pass rates), and
+beating the linear baseline. Every check becomes a ``GateCheck`` with the observed and required
+values and a sentence a person can act on; the decision passes only when all checks pass.
+``enforce`` raises ``GateFailedError`` so a pipeline stops before registration.
 
 ``choose_champion`` picks among candidates evaluated on the same split (the rule is in its
 docstring and in docs/models.md) and keeps every loser's metrics in the result.
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from trending.modelling.evaluation import EvaluationReport
+from trending.modelling.evaluation import EvaluationReport, RobustnessCheck
 
 
 class GatePolicy(BaseModel):
@@ -37,8 +37,27 @@ class GatePolicy(BaseModel):
         0.02, ge=0, description="Allowed drop of micro- and macro-F1 below the production model."
     )
     max_ece: float = Field(0.1, ge=0, le=1, description="Expected calibration error bound.")
+    max_robustness_excess_change: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Stability checks (typos, casing, punctuation, names): the mean genre-set "
+        "similarity may fall at most this far below the model's own similarity under the null "
+        "edit (1 turns them off). Calibrated on the TMDb dev titles (docs/models.md).",
+    )
+    min_robustness_null_similarity: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="The genre sets must stay this similar under the null edit itself: a model "
+        "whose genres move when a few function words go is erratic, whatever it is compared to.",
+    )
     min_robustness_pass_rate: float = Field(
-        0.8, ge=0, le=1, description="Every robustness check must reach this pass rate."
+        0.8,
+        ge=0,
+        le=1,
+        description="Directional checks (and reports without similarities) must reach this pass "
+        "rate (0 turns them off).",
     )
     must_beat_baseline: bool = True
     baseline_margin: float = Field(
@@ -83,11 +102,16 @@ class GateDecision(BaseModel):
 
 
 class GateFailedError(RuntimeError):
-    """A candidate failed the gate; registration must not happen."""
+    """A candidate failed the gate (or no candidate passed it); registration must not happen.
 
-    def __init__(self, decision: GateDecision) -> None:
-        super().__init__(decision.summary())
+    ``decision`` is the first failed decision, ``decisions`` every one given (``also`` adds the
+    other candidates' when a whole run has no champion).
+    """
+
+    def __init__(self, decision: GateDecision, *, also: Sequence[GateDecision] = ()) -> None:
         self.decision = decision
+        self.decisions = [decision, *also]
+        super().__init__("\n".join(d.summary() for d in self.decisions))
 
 
 def _floor(name: str, observed: float, required: float, what: str) -> GateCheck:
@@ -178,7 +202,12 @@ def _calibration(report: EvaluationReport, policy: GatePolicy) -> GateCheck:
 
 
 def _robustness(report: EvaluationReport, policy: GatePolicy) -> list[GateCheck]:
-    """One check per robustness check run; none run at all fails."""
+    """One check per robustness check run; none run at all fails.
+
+    Stability checks are judged by their excess change over the null edit, directional checks
+    (and older reports without similarities) by their pass rate. A failure names the titles and
+    what changed.
+    """
     if not report.robustness.checks:
         return [
             GateCheck(
@@ -187,16 +216,77 @@ def _robustness(report: EvaluationReport, policy: GatePolicy) -> list[GateCheck]
                 message="no robustness checks were run: evaluate with robustness enabled",
             )
         ]
-    return [
-        GateCheck(
-            name=f"robustness:{check.name}",
-            passed=check.pass_rate >= policy.min_robustness_pass_rate,
-            observed=round(check.pass_rate, 4),
-            required=policy.min_robustness_pass_rate,
-            message=f"{check.passed}/{check.cases} cases pass ({check.description})",
-        )
+    null = report.robustness.null_similarity
+    erratic = (
+        []
+        if null is None
+        else [
+            GateCheck(
+                name="robustness:null_edit",
+                passed=null >= policy.min_robustness_null_similarity,
+                observed=null,
+                required=policy.min_robustness_null_similarity,
+                message=f"genre-set similarity {null:.3f} under the null edit "
+                f"({report.robustness.null_edit}) "
+                f"{'meets' if null >= policy.min_robustness_null_similarity else 'is below'} "
+                f"{policy.min_robustness_null_similarity:.3f}",
+            )
+        ]
+    )
+    return erratic + [
+        _stability(check, policy) if check.stability else _pass_rate(check, policy)
         for check in report.robustness.checks
     ]
+
+
+def _stability(check: RobustnessCheck, policy: GatePolicy) -> GateCheck:
+    excess = check.excess_change or 0.0
+    ok = excess <= policy.max_robustness_excess_change
+    message = (
+        f"genre-set similarity {check.similarity:.3f} vs {check.null_similarity:.3f} under the "
+        f"null edit: excess change {excess:.3f} "
+        f"{'within' if ok else 'above'} {policy.max_robustness_excess_change:.3f} "
+        f"({check.cases - check.passed}/{check.cases} genre sets changed; {check.description})"
+    )
+    return GateCheck(
+        name=f"robustness:{check.name}",
+        passed=ok,
+        observed=excess,
+        required=policy.max_robustness_excess_change,
+        message=message if ok else message + _examples(check),
+    )
+
+
+def _pass_rate(check: RobustnessCheck, policy: GatePolicy) -> GateCheck:
+    ok = check.pass_rate >= policy.min_robustness_pass_rate
+    message = f"{check.passed}/{check.cases} cases pass ({check.description})"
+    gain = check.mean_score_change
+    if check.kind == "directional" and gain is not None:
+        # Never moving the wrong way is not enough: a model blind to the cue never moves at all.
+        responds = gain > 0 or policy.min_robustness_pass_rate == 0
+        message += f"; mean score gain {gain:+.4f}" + ("" if responds else " (no response)")
+        ok = ok and responds
+    return GateCheck(
+        name=f"robustness:{check.name}",
+        passed=ok,
+        observed=round(check.pass_rate, 4),
+        required=policy.min_robustness_pass_rate,
+        message=message if ok else message + _examples(check),
+    )
+
+
+def _examples(check: RobustnessCheck) -> str:
+    """The failing examples as one clause: which title, what changed, what the model did."""
+    parts = []
+    for example in check.examples:
+        who = repr(example.get("title") or example.get("text") or example.get("before", ""))[:70]
+        if "genres_before" in example:
+            moved = [f"-{g}" for g in example["lost"]] + [f"+{g}" for g in example["gained"]]
+            outcome = f"genres {' '.join(moved) or 'changed'}"
+        else:
+            outcome = f"score {example['before']:.3f} -> {example['after']:.3f}"
+        parts.append(f"{who}: {example.get('edit', 'edited')} => {outcome}")
+    return "; e.g. " + " | ".join(parts) if parts else ""
 
 
 def _beats_baseline(

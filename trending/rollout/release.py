@@ -5,7 +5,7 @@ The training pipeline's gate step is a thin call of ``judge_candidates`` and ``r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from trending.modelling.evaluation import EvaluationReport
 from trending.modelling.gate import (
     ChampionChoice,
     GateDecision,
+    GateFailedError,
     GatePolicy,
     choose_champion,
     decide,
@@ -20,6 +21,15 @@ from trending.modelling.gate import (
 from trending.modelling.runs import RunLog, RunRecord
 
 REPORT_FILE = "report.json"
+# Where ``finalize_bundle`` puts the model card, as listed in the bundle's manifest.
+MODEL_CARD_FILE = "card/model_card.json"
+
+
+def has_model_card(bundle_dir: Path) -> bool:
+    """Whether the bundle's manifest lists its model card (``finalize_bundle`` wrote and sealed it)."""
+    from trending.modelling.bundle import read_manifest
+
+    return MODEL_CARD_FILE in read_manifest(Path(bundle_dir)).files
 
 
 def read_report(folder: Path) -> EvaluationReport | None:
@@ -74,6 +84,67 @@ def record_run(
         notes="; ".join(d.summary().replace("\n", " ") for d in decisions.values()),
     )
     return run_log.write(record)
+
+
+def run_summary(
+    verdict: Mapping[str, Any],
+    *,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
+    registered_version: int | None = None,
+) -> list[str]:
+    """What a training run decided, as lines for a person: champion, every family, registration.
+
+    Args:
+        verdict: The gate step's decision JSON (``choice`` and ``decisions``).
+        metrics: The run record's metrics per family (baselines and production included).
+        registered_version: The version the register step created, None when nothing was.
+
+    Returns:
+        The champion line ("no champion: ..." when none passed), one line per candidate with its
+        scores and failed checks (each failure's message below it), the baselines' scores and
+        what was registered.
+    """
+    choice = ChampionChoice.model_validate(verdict["choice"])
+    decisions = {f: GateDecision.model_validate(d) for f, d in verdict["decisions"].items()}
+    lines = [
+        f"champion: {choice.champion}"
+        if choice.champion
+        else "no champion: no candidate passed the gate (nothing to register)"
+    ]
+    for c in choice.candidates:
+        ece = f", ECE {c.ece:.3f}" if c.ece is not None else ""
+        verdict_text = (
+            "gate passed" if c.gate_passed else f"gate FAILED: {', '.join(c.gate_failures)}"
+        )
+        lines.append(
+            f"  {c.model_family}: micro-F1 {c.micro_f1:.3f}, macro-F1 {c.macro_f1:.3f}{ece}; "
+            f"{verdict_text}"
+        )
+        decision = decisions.get(c.model_family)
+        lines += [f"      {f.name}: {f.message}" for f in (decision.failures if decision else [])]
+    for family, values in (metrics or {}).items():
+        if family not in decisions and "micro_f1" in values:
+            lines.append(
+                f"  {family} (not a candidate): micro-F1 {values['micro_f1']:.3f}, "
+                f"macro-F1 {values.get('macro_f1', float('nan')):.3f}"
+            )
+    lines.append(
+        f"registered: version {registered_version} ({choice.champion})"
+        if registered_version is not None
+        else "registered: nothing"
+    )
+    return lines
+
+
+def require_champion(verdict: Mapping[str, Any]) -> str:
+    """The champion's family; ``GateFailedError`` with every candidate's reasons when none passed."""
+    choice = ChampionChoice.model_validate(verdict["choice"])
+    if choice.champion:
+        return choice.champion
+    decisions = [GateDecision.model_validate(d) for d in verdict["decisions"].values()]
+    if not decisions:
+        raise ValueError("the gate decision names no candidate: was the gate step run?")
+    raise GateFailedError(decisions[0], also=decisions[1:])
 
 
 def finalize_bundle(bundle_dir: Path, report: EvaluationReport, decision: GateDecision) -> Path:

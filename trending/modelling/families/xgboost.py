@@ -46,7 +46,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # (CI, a busy node); raise it on a dedicated node.
     "n_jobs": 1,
     "seed": 7,
+    # Final score = w * booster + (1 - w) * stacked logistic score, w picked on the early
+    # stopping rows by micro-F1 (ties: more booster); "auto" or a fixed weight in [0, 1].
+    "blend": "auto",
 }
+BLEND_WEIGHTS = np.round(np.arange(0.0, 1.01, 0.1), 2)
+_BLEND_ATTR = "trending_blend_weight"  # kept in the booster's own JSON (no extra bundle file)
 COLUMNS_FILE = "columns.npz"  # the chi2-selected n-gram columns
 BOOSTER_FILE = "booster.json"  # XGBoost's own JSON model format
 # Rows held out of the booster for early stopping; their scores also tune the thresholds.
@@ -80,6 +85,7 @@ class XGBoostGenreModel:
         self._positions: np.ndarray | None = None  # n-gram column -> booster column (or -1)
         self._held_out: tuple[np.ndarray, np.ndarray] | None = None
         self._walker: TreeWalker | None = None  # the loaded booster's fast single-row path
+        self.blend_weight = 1.0  # share of the booster in the final score
 
     def _stack(self, scores: np.ndarray, matrix: sp.spmatrix) -> np.ndarray:
         """Booster input: the genre scores, then the selected n-gram columns.
@@ -148,11 +154,53 @@ class XGBoostGenreModel:
                 eval_set=[(features[stop_rows], labels[stop_rows])],
                 verbose=False,
             )
-            held_scores = self.booster.predict_proba(features[stop_rows])
-            self._held_out = (stop_rows, np.asarray(held_scores, dtype=np.float32))
+            held_scores = np.asarray(
+                self.booster.predict_proba(features[stop_rows]), dtype=np.float32
+            )
+            self.blend_weight = self._choose_blend(
+                held_scores, out_of_fold[stop_rows], labels[stop_rows]
+            )
+            blended = self._blend(held_scores, out_of_fold[stop_rows])
+            self._held_out = (stop_rows, blended.astype(np.float32))
         else:
             self.booster.fit(features, labels)
+            self.blend_weight = 1.0 if p["blend"] == "auto" else float(p["blend"])
             self._held_out = None
+        self.booster.get_booster().set_attr(**{_BLEND_ATTR: str(self.blend_weight)})
+        self.params = {**p, "blend_weight": self.blend_weight}
+
+    def _choose_blend(self, booster: np.ndarray, logistic: np.ndarray, labels: np.ndarray) -> float:
+        """The booster's weight with the best micro-F1 on the early-stopping rows (or the fixed one).
+
+        Both inputs are honest there: the rows were not in the booster's fit and their logistic
+        scores are out-of-fold. Thresholds are tuned per weight, as train_bundle tunes them.
+        """
+        from trending.modelling.evaluation import (
+            apply_thresholds,
+            classification_metrics,
+            tune_thresholds,
+        )
+
+        wanted = self.params["blend"]
+        if wanted != "auto":
+            weight = float(wanted)
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(
+                    f"xgboost params blend={wanted!r}: use 'auto' or a weight in [0, 1]"
+                )
+            return weight
+
+        def micro_f1(weight: float) -> float:
+            blended = weight * booster + (1 - weight) * logistic
+            chosen = apply_thresholds(blended, tune_thresholds(labels, blended))
+            return classification_metrics(labels, chosen)["micro_f1"]
+
+        return float(max(BLEND_WEIGHTS[::-1], key=micro_f1))  # ties: the larger booster weight
+
+    def _blend(self, booster: np.ndarray, logistic: np.ndarray) -> np.ndarray:
+        if self.blend_weight == 1.0:
+            return booster
+        return self.blend_weight * booster + (1 - self.blend_weight) * logistic
 
     def held_out_scores(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Rows of the last ``fit`` kept out of the booster (early stopping) and their scores.
@@ -166,11 +214,14 @@ class XGBoostGenreModel:
         if self.featurizer is None or self.scorer is None or self.booster is None:
             raise RuntimeError("the model is not trained: call fit() or load() first")
         matrix = self.featurizer.transform(list(texts))
-        features = self._stack(self.scorer.predict_proba(matrix), matrix)
+        logistic = self.scorer.predict_proba(matrix)
+        features = self._stack(logistic, matrix)
         if self._walker is not None:
-            return self._walker.predict_proba(features)
-        scores = self.booster.predict_proba(features)
-        return np.asarray(scores, dtype=np.float32).reshape(len(texts), -1)
+            scores = self._walker.predict_proba(features)
+        else:
+            scores = self.booster.predict_proba(features)
+        scores = np.asarray(scores, dtype=np.float32).reshape(len(texts), -1)
+        return self._blend(scores, logistic).astype(np.float32)
 
     @property
     def trees_used(self) -> int | None:
@@ -195,6 +246,7 @@ class XGBoostGenreModel:
             "stacked_scores": True,
             "select_k": int(len(self.columns) if self.columns is not None else 0),
             "trees_used": self.trees_used,
+            "blend_weight": self.blend_weight,
         }
 
     @classmethod
@@ -214,6 +266,8 @@ class XGBoostGenreModel:
         # than it saves (measured: benchmarks/results/serving.json).
         model.booster = XGBClassifier(n_jobs=1)
         model.booster.load_model(directory / BOOSTER_FILE)
+        # Bundles from before the blend have no weight: pure booster, as they were trained.
+        model.blend_weight = float(model.booster.get_booster().attr(_BLEND_ATTR) or 1.0)
         rounds = model.trees_used or model.booster.get_booster().num_boosted_rounds()
         model._walker = TreeWalker.compile(model.booster.get_booster(), rounds)
         return model
