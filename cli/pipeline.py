@@ -86,7 +86,27 @@ def run(
             raise ValueError(f"TRENDING_PIPELINE_PARAMS: {exc}") from None
         arguments.update(typed_arguments(name, _overrides(param)))
         output = run_local(name, arguments, settings.home.resolve() / "kfp", log)
-    console.print(f"pipeline {name} finished: {output} (step logs: {log})")
+    if name != "training":
+        console.print(f"pipeline {name} finished: {output} (step logs: {log})")
+        return
+    _training_summary(Path(output.path), arguments, log)
+
+
+def _training_summary(decision_path: Path, arguments: dict[str, Any], log: Path) -> None:
+    """Print what the training run decided; exit 1 (GateFailedError) when there is no champion."""
+    from trending.modelling.gate import GateFailedError
+    from trending.modelling.runs import RunLog
+    from trending.rollout.release import require_champion, run_summary
+
+    verdict = json.loads(decision_path.read_text())
+    run = RunLog.from_uri(arguments["registry_uri"], arguments["model_name"]).get(verdict["run_id"])
+    console.print(f"pipeline training finished: run {verdict['run_id']} (step logs: {log})")
+    for line in run_summary(
+        verdict, metrics=run.metrics, registered_version=run.registered_version
+    ):
+        console.print(line, markup=False, highlight=False)
+    with failures_as_messages(GateFailedError):
+        require_champion(verdict)
 
 
 def _overrides(params: list[str]) -> dict[str, Any]:
@@ -124,27 +144,49 @@ def _client_and_package(
 
 @app.command()
 def submit(
-    name: str = typer.Argument(..., help="Pipeline to submit (see `trending pipeline compile`)."),
+    name: str = typer.Argument(..., help="Pipeline to run: training | continuous-training."),
     host: str | None = typer.Option(None, help="KFP API endpoint (default: TRENDING_KFP_HOST)."),
     namespace: str | None = typer.Option(None, help="KFP namespace (multi-user installs)."),
     experiment: str = typer.Option("trending", help="KFP experiment name."),
     param: list[str] = typer.Option(
         [], help="Override a parameter as key=value (repeatable); none is needed."
     ),
+    compile_: bool = typer.Option(
+        False,
+        "--compile",
+        help="Submit this checkout, compiled with your TRENDING_* settings, instead of the "
+        "version the chart uploaded.",
+    ),
     build_dir: Path = typer.Option(Path("build/pipelines"), help="Where compiled pipelines go."),
-    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP),
+    accelerator: str | None = typer.Option(None, help=ACCELERATOR_HELP + " With --compile."),
 ) -> None:
-    """Compile a pipeline with the settings' defaults and start one run on a KFP cluster.
+    """Start one run on a KFP cluster: the newest uploaded version, every parameter defaulted.
 
-    The token comes from TRENDING_KFP_TOKEN. Every parameter defaults to the settings (the
-    chart's ConfigMap), so `trending pipeline submit training --host …` is a complete run.
+    The chart's Job compiled and uploaded the pipelines with the release's settings, so
+    `trending pipeline submit training --host …` is a complete run. The token comes from
+    TRENDING_KFP_TOKEN.
     """
-    from pipelines.run import KfpUnreachableError
+    from pipelines.run import KfpUnreachableError, pipeline_named, submit_uploaded, typed_arguments
     from pipelines.run import submit as submit_run
 
     with failures_as_messages(KfpUnreachableError, ValueError):
-        client, package = _client_and_package(name, host, namespace, build_dir, accelerator)
-        run_id = submit_run(client, name, package, _overrides(param), experiment=experiment)
+        if compile_:
+            client, package = _client_and_package(name, host, namespace, build_dir, accelerator)
+            run_id = submit_run(
+                client,
+                name,
+                package,
+                typed_arguments(name, _overrides(param)),
+                experiment=experiment,
+            )
+        else:
+            if accelerator is not None:
+                raise typer.BadParameter("needs --compile", param_hint="--accelerator")
+            pipeline_named(name)
+            client = _cluster_client(host, namespace)
+            run_id = submit_uploaded(
+                client, name, typed_arguments(name, _overrides(param)), experiment=experiment
+            )
     console.print(f"submitted {name}: run {run_id}")
 
 

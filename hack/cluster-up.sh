@@ -4,6 +4,7 @@
 #   KSERVE_MODE=Knative hack/cluster-up.sh   # also installs Knative Serving (Serverless mode)
 #   DEPLOY=kustomize hack/cluster-up.sh   # manifests/overlays/kind instead of the chart
 #   DEPLOY=none hack/cluster-up.sh        # only the cluster and its prerequisites
+#   hack/cluster-up.sh --print-secrets    # the dev Secrets it creates: namespace name key...
 # Needs: docker (an engine), kind, kubectl, helm, skaffold. Versions: hack/versions.env.
 set -euo pipefail
 
@@ -13,7 +14,31 @@ source "$ROOT/hack/versions.env"
 KSERVE_MODE="${KSERVE_MODE:-Standard}"
 DEPLOY="${DEPLOY:-helm}"
 NAMESPACE="${NAMESPACE:-trending}"
+# KFP (standalone) runs every pipeline pod in its own namespace, not in the release's.
+KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
 CONTEXT="kind-${KIND_CLUSTER_NAME}"
+
+# The Secret contract (pipelines/cluster.py, the chart's existingSecret names with release
+# "trending", docs/kubernetes.md "Secrets"): name, then keys. Random values, created once, before
+# the chart or the overlay is applied; the chart renders no Secret.
+DEV_SECRETS=(
+  "trending-s3 AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY"
+  "trending-redis REDIS_PASSWORD"
+  "trending-retrain-trigger TRENDING_TRIGGER_TOKEN"
+)
+# The Secrets the compiled pipelines mount: copied, same values, into the KFP namespace.
+PIPELINE_SECRETS=(trending-s3 trending-redis)
+
+if [[ "${1:-}" == --print-secrets ]]; then
+  for entry in "${DEV_SECRETS[@]}"; do
+    read -r name keys <<<"$entry"
+    echo "$NAMESPACE $name $keys"
+    for shared in "${PIPELINE_SECRETS[@]}"; do
+      [[ "$shared" != "$name" ]] || echo "$KFP_NAMESPACE $name $keys"
+    done
+  done
+  exit 0
+fi
 
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'cluster-up: %s\n' "$*" >&2; exit 1; }
@@ -86,8 +111,29 @@ create_dev_secret() {  # name key... : a Secret with a fresh random value per ke
   kc -n "$NAMESPACE" create secret generic "$name" "${args[@]}"
 }
 
+copy_secret_to_kfp() {  # name : the same Secret (same values) where KFP runs the pipeline pods
+  local name="$1"
+  kc -n "$KFP_NAMESPACE" get secret "$name" >/dev/null 2>&1 && return 0
+  kc -n "$NAMESPACE" get secret "$name" -o json \
+    | python3 -c 'import json, sys; s = json.load(sys.stdin); print(json.dumps({"apiVersion": "v1", "kind": "Secret", "type": s.get("type", "Opaque"), "metadata": {"name": s["metadata"]["name"]}, "data": s["data"]}))' \
+    | kc -n "$KFP_NAMESPACE" apply -f -
+}
+
+create_dev_secrets() {
+  log "dev Secrets in ${NAMESPACE} (random values) and ${KFP_NAMESPACE} (the pipeline pods)"
+  kc get namespace "$NAMESPACE" >/dev/null 2>&1 || kc create namespace "$NAMESPACE"
+  local entry name keys
+  for entry in "${DEV_SECRETS[@]}"; do
+    read -r name keys <<<"$entry"
+    # shellcheck disable=SC2086 # keys is a space-separated list
+    create_dev_secret "$name" $keys
+  done
+  for name in "${PIPELINE_SECRETS[@]}"; do copy_secret_to_kfp "$name"; done
+}
+
 case "$DEPLOY" in
   helm)
+    create_dev_secrets
     log "Trending Now: skaffold run -p kind (chart charts/trending, ci/kind-values.yaml)"
     (cd "$ROOT" && skaffold run --kube-context "$CONTEXT" --profile kind)
     ;;
@@ -97,9 +143,7 @@ case "$DEPLOY" in
     docker build -f "$ROOT/docker/component.Dockerfile" -t trending-components:dev "$ROOT"
     kind load docker-image --name "$KIND_CLUSTER_NAME" trending-serving:dev trending-components:dev
     kc apply -f "$ROOT/manifests/overlays/kind/namespace.trending.yaml"
-    create_dev_secret trending-s3 AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-    create_dev_secret trending-redis REDIS_PASSWORD
-    create_dev_secret trending-retrain-trigger TRENDING_TRIGGER_TOKEN
+    create_dev_secrets
     kc apply -k "$ROOT/manifests/overlays/kind"
     ;;
   none) ;;

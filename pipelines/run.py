@@ -263,6 +263,44 @@ def submit(
     return str(run.run_id)
 
 
+class PipelineNotUploadedError(ValueError):
+    """KFP holds no version of the pipeline to run."""
+
+
+def submit_uploaded(
+    client: Any, name: str, arguments: dict[str, Any], *, experiment: str = "trending"
+) -> str:
+    """Start one run of the newest uploaded version of pipeline ``name``; return the run id.
+
+    The chart's Job uploads the pipelines compiled in the cluster with the release's settings,
+    so every parameter has its default there and ``arguments`` may be empty.
+
+    Raises:
+        PipelineNotUploadedError: KFP has no such pipeline, or no version of it.
+    """
+    pipeline_id = client.get_pipeline_id(name)
+    versions = (
+        client.list_pipeline_versions(pipeline_id, page_size=1, sort_by="created_at desc")
+        if pipeline_id
+        else None
+    )
+    newest = (getattr(versions, "pipeline_versions", None) or [None])[0]
+    if newest is None:
+        raise PipelineNotUploadedError(
+            f"KFP has no uploaded pipeline {name!r}: install the chart (its Job uploads the "
+            "pipelines), run `trending pipeline upload --version <v>`, or submit with --compile"
+        )
+    experiment_id = client.create_experiment(name=experiment).experiment_id
+    run = client.run_pipeline(
+        experiment_id=experiment_id,
+        job_name=f"{name}-run",
+        params=arguments,
+        pipeline_id=pipeline_id,
+        version_id=newest.pipeline_version_id,
+    )
+    return str(run.run_id)
+
+
 def upload(client: Any, name: str, package: Path, version: str) -> str:
     """Upload a compiled pipeline (first time) or a new version of it; return the version's id."""
     pipeline_id = client.get_pipeline_id(name)
