@@ -5,7 +5,11 @@ from datetime import timedelta
 from data_sources import title_features_source
 from entities import title
 from feast import FeatureView, Field
-from feast.types import Array, Int64, String
+from feast.types import Array, Float64, Int64, String
+
+from trending.features.definitions import DERIVED_FEATURES
+
+FEAST_TYPES = {"int64": Int64, "float64": Float64, "string": String}
 
 title_text = FeatureView(
     name="title_text",
@@ -17,10 +21,11 @@ title_text = FeatureView(
         Field(name="reviews", dtype=Array(String), description="Review texts, possibly empty."),
         Field(name="kind", dtype=String, description="'movie' or 'tv'."),
         Field(name="year", dtype=Int64, description="Release year; 0 when unknown."),
-        Field(name="plot_chars", dtype=Int64, description="Length of the plot in characters."),
-        Field(name="review_count", dtype=Int64, description="Number of reviews."),
-        Field(name="plot_words", dtype=Int64, description="Words in the plot (whitespace split)."),
-        Field(name="review_chars", dtype=Int64, description="Characters over all reviews."),
+        # Derived features: one declaration each (name, type, transformation, rule).
+        *(
+            Field(name=f.name, dtype=FEAST_TYPES[f.dtype], description=f.description)
+            for f in DERIVED_FEATURES
+        ),
     ],
     source=title_features_source,
     online=True,

@@ -7,18 +7,12 @@ from collections.abc import Iterable
 import pandas as pd
 
 from trending.data.privacy import mask_text
+from trending.features import definitions
 
-# The columns the feature view serves for each title (see feature_repo/feature_views.py).
-FEATURE_COLUMNS = (
-    "plot",
-    "reviews",
-    "kind",
-    "year",
-    "plot_chars",
-    "review_count",
-    "plot_words",
-    "review_chars",
-)
+# The columns the feature view serves for each title (see feature_repo/feature_views.py): the
+# base columns, then every derived feature declared in trending/features/definitions.py.
+BASE_FEATURE_COLUMNS = ("plot", "reviews", "kind", "year")
+FEATURE_COLUMNS = (*BASE_FEATURE_COLUMNS, *(f.name for f in definitions.DERIVED_FEATURES))
 
 
 def model_input_text(plot: str, reviews: Iterable[str] | None = None) -> str:
@@ -32,10 +26,17 @@ def model_input_text(plot: str, reviews: Iterable[str] | None = None) -> str:
 
 
 def title_features(titles: pd.DataFrame) -> pd.DataFrame:
-    """Feature rows for the Feast offline source: one per title, keyed by title_id and time."""
+    """Feature rows for the Feast offline source: one per title, keyed by title_id and time.
+
+    The base columns come from the Title record; each derived feature is computed by its
+    declaration (``definitions.DERIVED_FEATURES``) and checked against its rule.
+
+    Raises:
+        FeatureRuleError: A derived value breaks its declared rule.
+    """
     reviews = titles["reviews"].map(lambda r: [str(x) for x in (r if r is not None else [])])
     plots = titles["plot"].astype(str)
-    return pd.DataFrame(
+    base = pd.DataFrame(
         {
             "title_id": titles["title_id"].astype(str),
             "event_timestamp": pd.to_datetime(titles["event_timestamp"], utc=True),
@@ -43,13 +44,13 @@ def title_features(titles: pd.DataFrame) -> pd.DataFrame:
             "reviews": reviews,
             "kind": titles["kind"].astype(str),
             "year": titles["year"].fillna(0).astype("int64"),
-            "plot_chars": plots.str.len().astype("int64"),
-            "review_count": reviews.map(len).astype("int64"),
-            # Text statistics: cheap signals for drift monitoring and for sanity checks.
-            "plot_words": plots.str.split().map(len).astype("int64"),
-            "review_chars": reviews.map(lambda r: sum(len(x) for x in r)).astype("int64"),
         }
     )
+    transform_input = base.assign(title=titles["title"]) if "title" in titles else base
+    derived = definitions.DERIVED_FEATURES
+    rows = base.assign(**{f.name: f.compute(transform_input) for f in derived})
+    definitions.check_feature_rules(rows, derived)
+    return rows
 
 
 def texts_of(frame: pd.DataFrame) -> list[str]:
