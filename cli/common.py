@@ -12,7 +12,8 @@ from rich.console import Console
 from trending.settings import Settings
 
 console = Console()
-errors = Console(stderr=True)
+# soft_wrap: an error stays one line in a pod's log, whatever the width.
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def load_settings() -> Settings:
