@@ -72,12 +72,17 @@ KSERVE_CONTROLLER: dict[str, dict[str, Any]] = {
     },
 }
 
-# The Secrets docs/kubernetes.md tells a platform engineer to create (name -> keys), used when the
-# chart does not render them itself (credentials.generate off). Values are random per run.
-PLATFORM_SECRETS: dict[str, tuple[str, ...]] = {
-    "trending-s3": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-    "trending-redis": ("REDIS_PASSWORD",),
-    "trending-trigger": ("TRENDING_TRIGGER_TOKEN",),
+# The Secrets a platform engineer creates before ``helm install`` (docs/kubernetes.md, "With Helm"):
+# value naming the Secret -> (the name on a dev cluster, its keys). Each is named by its
+# ``existingSecret`` value; left empty with ``credentials.generate`` (kind), it is the
+# ``<release>-<component>`` Secret hack/cluster-up.sh creates. Values are random per run.
+PLATFORM_SECRETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "s3.existingSecret": (f"{RELEASE}-s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+    "featureStore.redis.existingSecret": (f"{RELEASE}-redis", ("REDIS_PASSWORD",)),
+    "retrainTrigger.existingSecret": (
+        f"{RELEASE}-retrain-trigger",
+        ("TRENDING_TRIGGER_TOKEN",),
+    ),
 }
 
 # Third-party images and what stands in for them here.
@@ -85,11 +90,8 @@ MINIO_IMAGE = "quay.io/minio/minio"
 REDIS_IMAGE = "docker.io/library/redis"  # runs its rendered command with Debian's redis-server
 
 
-def render(values_file: Path, overrides: Obj | None = None) -> list[Obj]:
-    """The chart's objects for a values file (plus overrides), rendered by the Helm v4 engine."""
-    import helm_python as helm
-
-    helm.disable_logging()
+def scenario_values(values_file: Path, overrides: Obj | None = None) -> Obj:
+    """A scenario's values file with ``overrides`` (dotted keys) applied: what ``-f``/``--set`` give."""
     values = yaml.safe_load(values_file.read_text()) or {}
     for dotted, value in (overrides or {}).items():
         node = values
@@ -97,6 +99,26 @@ def render(values_file: Path, overrides: Obj | None = None) -> list[Obj]:
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+    return values
+
+
+def merged_values(values: Obj, defaults: Obj | None = None) -> Obj:
+    """``values`` over the chart's values.yaml (Helm's coalescing, for maps)."""
+    base = defaults if defaults is not None else yaml.safe_load((CHART / "values.yaml").read_text())
+    out = dict(base)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged_values(value, out[key])
+        else:
+            out[key] = value
+    return out
+
+
+def render(values: Obj) -> list[Obj]:
+    """The chart's objects for a scenario's values, rendered by the Helm v4 engine."""
+    import helm_python as helm
+
+    helm.disable_logging()
     with helm.Chart.load(CHART) as chart:
         files = chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
     return [
@@ -216,14 +238,19 @@ def secrets_of(objects: list[Obj], created: dict[str, dict[str, str]]) -> dict[s
     return out
 
 
-def platform_secrets(objects: list[Obj]) -> dict[str, dict[str, str]]:
-    """The Secrets of :data:`PLATFORM_SECRETS` the chart does not render, with random values."""
+def platform_secrets(values: Obj, objects: list[Obj]) -> dict[str, dict[str, str]]:
+    """The Secrets of :data:`PLATFORM_SECRETS` a scenario needs and the chart does not render."""
+    merged = merged_values(values)
     rendered = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
-    return {
-        name: {key: secrets.token_hex(16) for key in keys}
-        for name, keys in PLATFORM_SECRETS.items()
-        if name not in rendered
-    }
+    out: dict[str, dict[str, str]] = {}
+    for dotted, (dev_name, keys) in PLATFORM_SECRETS.items():
+        node: Any = merged
+        for key in dotted.split("."):
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        name = node or (dev_name if merged.get("credentials", {}).get("generate") else None)
+        if name and name not in rendered:
+            out[name] = {key: secrets.token_hex(16) for key in keys}
+    return out
 
 
 class MissingReferenceError(LookupError):
@@ -299,12 +326,17 @@ def container_command(container: Obj, image: Image | None, env: dict[str, str]) 
 
 
 class PodNetwork:
-    """A bridge and one network namespace per pod (addresses 10.250.N.2, .3, ...)."""
+    """A bridge and one network namespace per pod (addresses 10.250.N.2, .3, ...; 10.249.N.x for the next network)."""
+
+    _instances = itertools.count()
 
     def __init__(self) -> None:
-        self.tag = f"{os.getpid() % 100000}"
+        # Unique per network in this process: a namespace the previous scenario left (a process
+        # still inside keeps it, and its veth, alive) never collides with the next one's names.
+        instance = next(self._instances) % 10
+        self.tag = f"{os.getpid() % 100000}{instance}"
         self.bridge = f"tnb{self.tag}"
-        self.subnet = f"10.250.{os.getpid() % 200 + 20}"
+        self.subnet = f"10.{250 - instance}.{os.getpid() % 200 + 20}"
         self._next = itertools.count(2)
         self.namespaces: list[str] = []
 

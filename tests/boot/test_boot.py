@@ -18,6 +18,7 @@ On failure, each failing workload is reported with its command and the last line
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ from cluster import (
     platform_secrets,
     probe_once,
     render,
+    scenario_values,
     secrets_of,
     start,
     wait_until,
@@ -70,13 +72,17 @@ pytestmark = [
 
 READY_TIMEOUT = 150.0
 TITLES_ONLINE = 6  # titles seeded into the online store
-# Production's S3 is AWS over TLS, which cannot be served here: the one value the harness changes.
-# An S3-compatible endpoint in the platform (moto) stands in; everything else is production's.
+# Each scenario as docs/kubernetes.md installs it: `-f <values file>` plus its `--set`s. Production's
+# S3 is AWS over TLS, which cannot be served here: the one value the harness changes (an
+# S3-compatible endpoint in the platform, moto, stands in); everything else is production's.
 SCENARIOS = {
     "kind": ("kind-values.yaml", {}),
     "production": (
         "production-values.yaml",
-        {"s3.endpoint": "http://objects.storage.internal:9000"},
+        {
+            "inferenceService.predictor.version": 1,  # docs: --set inferenceService.predictor.version=1
+            "s3.endpoint": "http://objects.storage.internal:9000",
+        },
     ),
 }
 # Workloads that cannot become ready without servers that do not run here, and what they must do.
@@ -114,8 +120,10 @@ class Release:
         self.base = base
         self.bundle = bundle
         self.titles = titles
-        self.objects = render(CHART / "ci" / values_file, overrides)
-        self.created = platform_secrets(self.objects)  # what docs/kubernetes.md has you create
+        values = scenario_values(CHART / "ci" / values_file, overrides)
+        self.objects = render(values)
+        # What docs/kubernetes.md has a platform engineer create before `helm install`.
+        self.created = platform_secrets(values, self.objects)
         self.secrets = secrets_of(self.objects, self.created)
         self.config_maps = {
             o["metadata"]["name"]: {k: str(v) for k, v in o.get("data", {}).items()}
@@ -169,7 +177,10 @@ class Release:
             "-p",
             str(self.s3_port),
         ]
-        self.processes.append(start("s3 (moto)", command, {"PATH": "/usr/bin:/bin"}, self.logs))
+        # moto reads the first label of a dotted Host as a virtual-hosted bucket name
+        # ("objects.storage.internal" -> bucket "objects"); S3 clients here use path style.
+        moto_env = {"PATH": "/usr/bin:/bin", "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"}
+        self.processes.append(start("s3 (moto)", command, moto_env, self.logs))
         if self.external_redis:
             password = self.secrets["trending-redis"]["REDIS_PASSWORD"]
             command = [
@@ -429,6 +440,7 @@ def release(request, tmp_path_factory, trained_bundle, titles):
     booted = Release(scenario, tmp_path_factory.mktemp(f"boot-{scenario}"), trained_bundle, titles)
     started = time.monotonic()
     with PodNetwork() as network:
+        booted.network = network
         booted.address(network)
         try:
             booted.boot_all()
@@ -515,6 +527,8 @@ def test_plots_straight_to_the_predictor_over_v1_and_v2(release: Release) -> Non
 
 
 def test_the_canary_predictor_serves_the_canary_version(release: Release) -> None:
+    if not any(p.name.endswith("/canary") for p in release.pods):
+        pytest.skip(f"the {release.scenario} values render no canary (inferenceService.canary)")
     canary = _ready(release, "/canary")
     status, body = post(
         f"http://{canary.ip}:8080/v1/models/genre-classifier:predict",
@@ -529,3 +543,48 @@ def test_the_canary_predictor_serves_the_canary_version(release: Release) -> Non
         if line.startswith("trending_") and 'version="' in line
     }
     assert versions == {str(release.versions["canary"])}, versions
+
+
+def _renamed_arg(container: Obj, old: str, new: str) -> None:
+    args = container["args"]
+    assert old in args, f"{old} is not among the rendered args {args}: update this mutation"
+    args[args.index(old)] = new
+
+
+def _renamed_env(container: Obj, old: str, new: str) -> None:
+    names = [item["name"] for item in container.get("env", [])]
+    assert old in names, f"{old} is not among the rendered env {names}: update this mutation"
+    container["env"][names.index(old)]["name"] = new
+
+
+# A chart edit that renames what a program reads, and the name its refusal must mention.
+MUTATIONS = {
+    "predictor flag --ref renamed --alias": (
+        "/predictor",
+        lambda c: _renamed_arg(c, "--ref", "--alias"),
+        "--alias",
+    ),
+    "transformer env TRENDING_FEATURE_SERVER_URL renamed": (
+        "/transformer",
+        lambda c: _renamed_env(c, "TRENDING_FEATURE_SERVER_URL", "TRENDING_FEATURE_SERVER"),
+        "TRENDING_FEATURE_SERVER",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_a_renamed_chart_argument_or_variable_fails_the_boot(
+    release: Release, mutation: str
+) -> None:
+    """The boot check is not blind: the rendered container with one name changed does not boot."""
+    suffix, mutate, named = MUTATIONS[mutation]
+    mutant = copy.deepcopy(release.pod(suffix))
+    mutant.name += " (mutant)"  # its own logs and volumes, not the running pod's
+    mutate(mutant.containers[0])
+    mutant.netns, mutant.ip = (
+        release.network.add()
+    )  # its own address: no probe reaches the original
+    outcome = release.boot(mutant)
+    assert not outcome.ok, f"the mutant booted: {outcome.report()}"
+    output = "\n".join(p.tail(40) for p in outcome.processes)
+    assert named in output, f"the failure does not name {named}:\n{outcome.report()}"
