@@ -48,6 +48,7 @@ from trending.modelling.evaluation import apply_thresholds, classification_metri
 from trending.modelling.families.linear import LinearGenreModel, check_params
 from trending.modelling.families.storage import missing_model_file
 from trending.modelling.families.tfidf import OneVsRestLogistic
+from trending.modelling.progress import Progress
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "model_path": None,  # None: packaged all-MiniLM-L6-v2; else a folder or cached hub id
@@ -358,6 +359,7 @@ class BertGenreModel:
         )
         scaler = torch.amp.GradScaler(device.type, enabled=self._amp(device))
         generator = np.random.default_rng(p["seed"] + 1)
+        progress = Progress("bert", total)  # logs epoch, step and the time left
         for epoch in range(p["epochs"]):
             if p["max_steps"] and step >= p["max_steps"]:
                 break
@@ -379,9 +381,14 @@ class BertGenreModel:
                 scaler.update()
                 schedule.step()
                 train_loss, batches, step = train_loss + loss.item(), batches + 1, step + 1
+                progress.advance(stage=f"epoch {epoch + 1}/{p['epochs']}")
             record = {"epoch": float(epoch + 1), "train_loss": train_loss / max(batches, 1)}
             validate(record)
             self.history.append(record)
+            progress.report(
+                f"epoch {epoch + 1}/{p['epochs']} done",
+                **{k.replace("_", " "): v for k, v in record.items() if k != "epoch"},
+            )
             if len(valid_rows) and stale > p["patience"]:
                 break
         if best_state is not None:

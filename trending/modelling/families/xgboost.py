@@ -26,6 +26,7 @@ from trending.modelling.families.linear import check_params
 from trending.modelling.families.storage import missing_model_file, read_arrays, write_arrays
 from trending.modelling.families.tfidf import OneVsRestLogistic, TextTfidf
 from trending.modelling.families.trees import TreeWalker
+from trending.modelling.progress import Progress, xgboost_rounds_callback
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_features": 50_000,  # word 1..ngram_max grams
@@ -122,12 +123,18 @@ class XGBoostGenreModel:
         if folds < 2:
             raise ValueError(f"stack_folds must be at least 2, got {p['stack_folds']}")
         out_of_fold = np.zeros(labels.shape, dtype=np.float32)
-        for fit_rows, held_rows in KFold(folds, shuffle=True, random_state=p["seed"]).split(matrix):
+        fits = Progress("xgboost stacked scorers", folds + 1, unit="logistic fit")
+        splits = KFold(folds, shuffle=True, random_state=p["seed"]).split(matrix)
+        for fold, (fit_rows, held_rows) in enumerate(splits, start=1):
             scorer = OneVsRestLogistic(c=p["c"], seed=p["seed"]).fit(
                 matrix[fit_rows], labels[fit_rows]
             )
             out_of_fold[held_rows] = scorer.predict_proba(matrix[held_rows])
+            fits.advance()
+            fits.report(f"out-of-fold fold {fold}/{folds}")
         self.scorer = OneVsRestLogistic(c=p["c"], seed=p["seed"]).fit(matrix, labels)
+        fits.advance()
+        fits.finish("scorers fitted")
         self.columns = chi2_top_columns(matrix, labels, p["select_k"])
         self._positions = None
         features = self._stack(out_of_fold, matrix)
@@ -142,6 +149,8 @@ class XGBoostGenreModel:
             eval_metric="logloss",
             random_state=p["seed"],
             n_jobs=p["n_jobs"],
+            # An upper bound on rounds: early stopping usually ends sooner than "time left".
+            callbacks=[xgboost_rounds_callback(Progress("xgboost booster", p["n_estimators"]))],
         )
         rows = np.random.default_rng(p["seed"]).permutation(len(labels))
         n_stop = int(len(labels) * _EARLY_STOPPING_SHARE)
