@@ -98,15 +98,40 @@ def register(
     actor: str | None = _ACTOR,
     reason: str = _REASON,
     run_record: Path | None = _RUN_RECORD,
+    allow_missing_card: bool = typer.Option(
+        False,
+        "--allow-missing-card",
+        help="Register a bundle without a model card (card/model_card.json in its manifest).",
+    ),
 ) -> None:
-    """Upload a bundle as the next version (visible only once every file verified)."""
+    """Upload a bundle as the next version (visible only once every file verified).
+
+    The bundle must carry its model card (the training pipeline's model-card step writes it)
+    unless --allow-missing-card. It is signed first when TRENDING_BUNDLE_SIGNING_KEY(_FILE) is
+    set, as the pipeline's register step does.
+    """
+    from trending.modelling.bundle import BundleTrust, sign_if_configured
+    from trending.rollout.release import MODEL_CARD_FILE, has_model_card
+
+    settings = load_settings()
     registry = _registry()
     record = json.loads(run_record.read_text()) if run_record else None
     with failures_as_messages(*_EXPECTED):
+        if not has_model_card(bundle_dir) and not allow_missing_card:
+            raise ValueError(
+                f"{bundle_dir} has no model card ({MODEL_CARD_FILE} is not in its manifest): "
+                "register bundles the training pipeline carded, or pass --allow-missing-card"
+            )
+        trust = BundleTrust.from_settings(settings)
+        sign_if_configured(bundle_dir, trust)
         version = registry.register_version(
             bundle_dir, actor=_actor(actor), reason=reason, run_record=record
         )
-    console.print(f"registered {registry.model_name} version [bold]{version}[/bold]")
+    notes = [] if has_model_card(bundle_dir) else ["without a model card"]
+    notes.append("signed" if trust.signing_key else "unsigned: no TRENDING_BUNDLE_SIGNING_KEY")
+    console.print(
+        f"registered {registry.model_name} version [bold]{version}[/bold] ({'; '.join(notes)})"
+    )
 
 
 @app.command()
