@@ -572,6 +572,7 @@ MUTATIONS = {
 }
 
 
+@pytest.mark.parametrize("release", ["kind"], indirect=True)  # one scenario shows it
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_a_renamed_chart_argument_or_variable_fails_the_boot(
     release: Release, mutation: str
