@@ -44,8 +44,11 @@ def pipeline_named(name: str) -> Callable[..., Any]:
 def cuda_variant(image: str, suffix: str) -> str:
     """The CUDA build of an image: its tag with ``suffix`` (``repo:1.2`` -> ``repo:1.2-cuda``).
 
-    A digest pins one build, so a pinned image cannot be varied by name: it is refused.
+    An empty suffix means the image itself is the CUDA build. A digest pins one build, so a
+    pinned image cannot be varied by name: it is refused unless the suffix is empty.
     """
+    if not suffix:
+        return image
     if "@" in image:
         raise ValueError(
             f"component image {image!r} is pinned by digest: a GPU compile needs a tag "

@@ -93,8 +93,9 @@ class Settings(BundleSigningSettings):
     )
     cuda_image_suffix: str = Field(
         "-cuda",
-        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
-        description="Tag suffix of the CUDA build of the component image, used by GPU steps.",
+        pattern=r"^[A-Za-z0-9_.-]{0,32}$",
+        description="Tag suffix of the CUDA build of the component image, used by GPU steps; "
+        "empty when the component image itself is the CUDA build (skaffold's gpu profile).",
     )
     kfp_host: str | None = Field(None, description="KFP API endpoint (cluster profile).")
     kfp_namespace: str | None = Field(None, description="KFP namespace (multi-user installs).")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,10 +19,14 @@ from trending.data.schema import ValidationReport, distribution_warnings, valida
 from trending.data.snapshots import SnapshotManifest, SnapshotStore
 from trending.data.sources.base import ProgressCallback, SourceBatch, TitleSource, no_progress
 from trending.data.sources.licence import SourceLicence, derived_licence, licence_for
-from trending.features.store import TitleFeatureStore, open_feature_store
 from trending.genres import GenreVocabulary
 from trending.registry.objectstore import open_store
 from trending.settings import Settings
+
+if (
+    TYPE_CHECKING
+):  # Feast and the featurizer load only where features are used, not in snapshot steps.
+    from trending.features.store import TitleFeatureStore
 
 
 class RejectRateExceededError(ValueError):
@@ -236,6 +240,8 @@ def feature_store(settings: Settings) -> TitleFeatureStore:
     Locally, everything lives in ``<home>/feast``; in the cluster profile the registry is on S3,
     the online store is Redis and the offline rows are kept next to the snapshots.
     """
+    from trending.features.store import open_feature_store
+
     local = settings.profile == "local"
     return open_feature_store(
         Path(settings.feature_repo),

@@ -54,7 +54,8 @@ def missing_placeholders(yaml_file: Path) -> list[str]:
     literal text ``${VAR}``; that would surface later as an unreachable host. REDIS_PASSWORD may
     be empty (a Redis without auth), but it must be set.
     """
-    names = set(_PLACEHOLDER.findall(yaml_file.read_text()))
+    lines = (line.partition("#")[0] for line in yaml_file.read_text().splitlines())
+    names = set(_PLACEHOLDER.findall("\n".join(lines)))
     return sorted(
         n for n in names if n not in os.environ or (not os.environ[n] and n != "REDIS_PASSWORD")
     )
