@@ -54,9 +54,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from cli.local_monitoring import (
     find_monitoring_binaries,
     running_monitoring,
-    write_local_monitoring_configs,
 )
-from cli.processes import free_port, running_service, wait_until
+from cli.processes import flags, running_service, wait_until
 from trending.data.synthetic import DriftKnobs, generate_titles
 from trending.registry import Registry
 
@@ -204,36 +203,68 @@ def one_repeat(
     args: argparse.Namespace, bundle: Path, binaries: dict[str, str], work: Path
 ) -> dict[str, Any]:
     """Start every process, calm window, drifted traffic, follow the loop; stop everything."""
-    names = ("predictor", "drift", "trigger", "prometheus", "alertmanager")
-    ports = {name: free_port() for name in names}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     token_file = work / "trigger-token"
     token_file.write_text(secrets.token_urlsafe(24) + "\n")
     recorder, launches = work / "record_launch.py", work / "launches.jsonl"
     recorder.write_text(RECORD_LAUNCH)
     registry_uri = (work / "registry").resolve().as_uri()
     registry = Registry.from_uri(registry_uri, MODEL)
-    configs = write_local_monitoring_configs(
-        MONITORING, work, ports, token_file, drift_alert_for=args.alert_for, interval="5s"
-    )
     with ExitStack() as stack:
-        stack.enter_context(running_service("serving.drift", [
-            "--bundle", str(bundle), "--model_name", MODEL, "--window_size", str(args.window),
-            "--interval", str(args.drift_interval), "--host", "127.0.0.1",
-            "--port", str(ports["drift"]),
-        ], f"{url['drift']}/readyz", work / "drift.log"))  # fmt: skip
-        stack.enter_context(running_service("serving.trigger", [
-            "--token_file", str(token_file), "--registry_uri", registry_uri, "--model_name", MODEL,
-            "--cooldown_seconds", "3600", "--launcher", "local",
-            "--command", shlex.join([sys.executable, str(recorder), str(launches)]),
-            "--host", "127.0.0.1", "--port", str(ports["trigger"]),
-        ], f"{url['trigger']}/readyz", work / "trigger.log"))  # fmt: skip
-        stack.enter_context(running_monitoring(binaries, configs, ports, work, work))
-        stack.enter_context(running_service("serving.predictor", [
-            "--model_name", MODEL, "--bundle_dir", str(bundle),
-            "--http_port", str(ports["predictor"]), "--grpc_port", str(free_port()),
-            "--payload_log_url", f"{url['drift']}/",
-        ], f"{url['predictor']}/v2/models/{MODEL}/ready", work / "predictor.log"))  # fmt: skip
+        drift = stack.enter_context(
+            running_service(
+                "serving.drift",
+                flags(
+                    bundle=bundle,
+                    model_name=MODEL,
+                    window_size=args.window,
+                    interval=args.drift_interval,
+                    port=0,
+                ),
+                work / "drift.log",
+            )
+        )
+        trigger = stack.enter_context(
+            running_service(
+                "serving.trigger",
+                flags(
+                    token_file=token_file,
+                    registry_uri=registry_uri,
+                    model_name=MODEL,
+                    cooldown_seconds=3600,
+                    launcher="local",
+                    command=shlex.join([sys.executable, str(recorder), str(launches)]),
+                    port=0,
+                ),
+                work / "trigger.log",
+            )
+        )
+        predictor = stack.enter_context(
+            running_service(
+                "serving.predictor",
+                flags(
+                    model_name=MODEL,
+                    bundle_dir=bundle,
+                    payload_log_url=f"{drift.url}/",
+                    http_port=0,
+                    grpc_port=0,
+                ),
+                work / "predictor.log",
+                ready_path=f"/v2/models/{MODEL}/ready",
+            )
+        )
+        scraped = {"drift": drift, "trigger": trigger, "predictor": predictor}
+        monitoring = stack.enter_context(
+            running_monitoring(
+                binaries,
+                {job: service.address for job, service in scraped.items()},
+                token_file,
+                work,
+                drift_alert_for=args.alert_for,
+                interval="5s",
+                monitoring_dir=MONITORING,
+            )
+        )
+        url = {name: service.url for name, service in {**scraped, **monitoring}.items()}
 
         calm = Traffic(
             url["predictor"], generate_titles(args.window, seed=21), batch=25, rate=0, repeat=False

@@ -42,10 +42,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +54,21 @@ from pathlib import Path
 
 import numpy as np
 
-from cli.processes import free_port, running_service
+if __package__ in (None, ""):  # run as a script: this repository's benchmarks/ package first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.loadgen import (
+    Connection,
+    constant_rate,
+    cpu_seconds,
+    machine,
+    machine_cpu_ticks,
+    saturate,
+    steal_share,
+    summary_ms,
+    uptime,
+    v1_requests,
+)
+from cli.processes import running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEV_FILE = (
@@ -66,22 +78,23 @@ MODEL = "genre-classifier"
 # A couple of optimizer steps: the bundle is real and loads like any other, latency is the point.
 # No TF-IDF blend: a 2-step BERT gets blend weight 0, and a w = 0 bundle skips the BERT forward;
 # this benchmark is about the encoder's cost.
-BENCH_BERT = {"epochs": 1, "batch_size": 16, "max_steps": 2, "tfidf_blend": False}
+# fp32: results.bert stays the fp32 reference; ``--quantization int8`` measures the int8 variant.
+BENCH_BERT = {
+    "epochs": 1,
+    "batch_size": 16,
+    "max_steps": 2,
+    "tfidf_blend": False,
+    "quantization": "none",
+}
+# The dev-fold F1 comparison of int8 vs fp32 (``--quantization int8``): the family's default
+# fine-tuning settings (max_length 192, batch 32, lr 3e-5, AdamW, early stopping) cut to one epoch
+# on a subset of the dev training fold, so that it fits ~15 minutes of 2 shared CPUs; BERT alone.
+DEV_FOLD_BERT = {"epochs": 1, "tfidf_blend": False, "quantization": "int8"}
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-def summary_ms(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 3),
-        "p90_ms": round(percentile(ms, 90), 3),
-        "p99_ms": round(percentile(ms, 99), 3),
-        "max_ms": round(max(ms), 3) if ms else float("nan"),
-    }
+def build_requests(port: int, plots: list[str]) -> list[bytes]:
+    """One single-plot V1 predict request per plot."""
+    return v1_requests(port, MODEL, [{"instances": [plot]} for plot in plots])
 
 
 def train_xgboost_bundle(directory: Path, titles: int) -> Path:
@@ -145,165 +158,11 @@ def in_process(bundle: Path, plots: list[str], repeat: int) -> dict[str, object]
     }
 
 
-def build_requests(port: int, plots: list[str]) -> list[bytes]:
-    out = []
-    for plot in plots:
-        body = json.dumps({"instances": [plot]}).encode()
-        head = (
-            f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        out.append(head + body)
-    return out
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection that sends a prepared request and reads the answer."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def request(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        await self.reader.readexactly(length)
-        return status
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-# asyncio's timers have 1 ms resolution (epoll): a plain ``asyncio.sleep`` until a send time
-# wakes up to 1 ms late (0.7 ms at the median, measured), and that lateness would count as server
-# latency. So the generator sleeps until SPIN_BEFORE ahead of each send, then yields to the loop
-# (answers still being read) until the send time.
-SPIN_BEFORE = 0.0012
-
-
-async def until(when: float) -> None:
-    """Return at ``time.perf_counter() >= when``, within microseconds, keeping the loop running."""
-    delay = when - time.perf_counter()
-    if delay > SPIN_BEFORE:
-        await asyncio.sleep(delay - SPIN_BEFORE)
-    while time.perf_counter() < when:
-        await asyncio.sleep(0)
-
-
-async def constant_rate(port: int, requests: list[bytes], rate: float, seconds: float, conns: int):
-    """Open loop: request i is due at start + i / rate; its latency counts from then."""
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(conns):
-        pool.put_nowait(await Connection.open(port))
-    latencies: list[float] = []
-    errors = 0
-    start = time.perf_counter() + 0.05
-    total = int(rate * seconds)
-
-    async def one(i: int, scheduled: float) -> None:
-        nonlocal errors
-        conn = await pool.get()
-        try:
-            status = await conn.request(requests[i % len(requests)])
-        finally:
-            pool.put_nowait(conn)
-        latencies.append(time.perf_counter() - scheduled)
-        errors += status != 200
-
-    tasks = []
-    for i in range(total):
-        scheduled = start + i / rate
-        await until(scheduled)
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
-    while not pool.empty():
-        pool.get_nowait().close()
-    return latencies, errors, total / elapsed
-
-
-async def saturate(port: int, requests: list[bytes], seconds: float, conns: int):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    done = errors = 0
-
-    async def worker(offset: int) -> None:
-        nonlocal done, errors
-        conn = await Connection.open(port)
-        i = offset
-        while loop.time() < deadline:
-            errors += await conn.request(requests[i % len(requests)]) != 200
-            done += 1
-            i += conns
-        conn.close()
-
-    start = loop.time()
-    await asyncio.gather(*(worker(k) for k in range(conns)))
-    return done / (loop.time() - start), errors
-
-
-def machine(load_at_start: list[float] | None = None) -> dict[str, object]:
-    """Python, platform, CPUs and the load average (``uptime``) now, and at start if given."""
-    info: dict[str, object] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-    }
-    if load_at_start is not None:
-        info["load_average_at_start"] = load_at_start
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    return info
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process ``pid`` has used so far (Linux ``/proc``; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_ticks() -> tuple[int, int]:
-    """(stolen, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``; 0s elsewhere).
-
-    Stolen ticks are time the hypervisor ran someone else while this VM had work: its share over
-    a phase says how much of a latency tail the machine, not the server, caused.
-    """
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    return fields[7], sum(fields[:8])  # user nice system idle iowait irq softirq steal
-
-
-def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
-    """Share of the machine's CPU time stolen between two ``machine_cpu_ticks`` readings."""
-    total = after[1] - before[1]
-    return round((after[0] - before[0]) / total, 3) if total > 0 else None
-
-
-def uptime() -> str:
-    """``uptime``'s line (load averages over 1, 5, 15 minutes), or the load average alone."""
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def predictor_args(bundle: Path, port: int, *extra: str) -> list[str]:
+def predictor_args(bundle: Path, *extra: str) -> list[str]:
+    """Flags of a predictor serving ``bundle`` on free ports (``running_service`` reports them)."""
     return [
-        "--model_name", MODEL, "--bundle_dir", str(bundle), "--http_port", str(port),
-        "--grpc_port", str(free_port()), "--workers", "1", "--enable_latency_logging", "false",
-        *extra,
+        "--model_name", MODEL, "--bundle_dir", str(bundle), "--http_port", "0", "--grpc_port", "0",
+        "--workers", "1", "--enable_latency_logging", "false", *extra,
     ]  # fmt: skip
 
 
@@ -316,12 +175,14 @@ def run_xgboost(args: argparse.Namespace, work: Path) -> tuple[dict[str, object]
     plots = sample_plots(512)
     local = in_process(bundle, plots, repeat=1000)
 
-    port = free_port()
-    ready = f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready"
-    requests = build_requests(port, plots)
+    ready = f"/v2/models/{MODEL}/ready"
     log = work / "predictor.log"
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    with running_service("serving.predictor", predictor_args(bundle, port), ready, log) as server:
+    with running_service(
+        "serving.predictor", predictor_args(bundle), log, ready_path=ready
+    ) as server:
+        port = server.ports["http"]
+        requests = build_requests(port, plots)
         asyncio.run(saturate(port, requests, 2.0, 4))  # warm-up
         cpu_before, ticks_before = cpu_seconds(server.pid), machine_cpu_ticks()
         lat, rate_errors, achieved = asyncio.run(
@@ -477,11 +338,11 @@ def measure_bert_server(
     ``in_process_rate`` runs before each of ``args.rounds`` saturation rounds (one round without
     it). Returns the served figures and the paired in-process latencies.
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    requests = build_requests(port, plots)
-    server = predictor_args(bundle, port, *flags)
-    with running_service("serving.predictor", server, f"{url}/v2/models/{MODEL}/ready", log):
+    server = predictor_args(bundle, *flags)
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", server, log, ready_path=ready) as predictor:
+        port, url = predictor.ports["http"], predictor.url
+        requests = build_requests(port, plots)
         # Warm-up, both sides: the first calls of a fresh process are several times slower.
         asyncio.run(one_at_a_time(port, requests, 50, alongside))
         asyncio.run(saturate(port, requests, 5.0, args.bert_connections))
@@ -520,6 +381,12 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     uptime_at_start = uptime()
+    bundle_note = (
+        f"packaged all-MiniLM-L6-v2 fine-tuned for {BENCH_BERT['max_steps']} steps on synthetic "
+        "titles (latency does not depend on training)"
+        if not args.bundle_dir
+        else f"{args.bundle_dir.name} ({getattr(args, 'bundle_note', 'given bundle')})"
+    )
     if args.torch_threads:  # the server reads OMP_NUM_THREADS; this process is set directly
         import torch
 
@@ -532,6 +399,7 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
     plots, plot_source = plots_of_length(args.plot_chars, 256)
     batch, wait = args.max_batch_size, args.max_batch_wait_ms
     predictor = GenrePredictor.from_bundle(bundle)
+    variant = "int8 encoder" if getattr(predictor.model, "running", "none") == "int8" else "fp32"
     once = request_work(predictor)
     # In-process calls run on a worker thread, as the server's batcher runs the model: on this
     # machine torch in the main thread was up to 2x slower than in a pool thread at times.
@@ -561,10 +429,10 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
         "uptime_at_start": uptime_at_start,
         "uptime_at_end": uptime(),
         "torch_threads": args.torch_threads or "torch default (one per core)",
+        "variant": variant,
         "notes": (
-            "BERT bundle: packaged all-MiniLM-L6-v2 fine-tuned for "
-            f"{BENCH_BERT['max_steps']} steps on synthetic titles (latency does not depend on "
-            "training), max_length 192, fp32 on CPU, no ONNX/int8. One KServe ModelServer worker "
+            f"BERT bundle: {bundle_note}, max_length 192, {variant} on CPU. One KServe "
+            "ModelServer worker "
             "on loopback; the load generator and the in-process runs share the same 2 CPUs, "
             "which other jobs were also using (see the load averages). In-process and served "
             "runs alternate so both see the same load."
@@ -596,6 +464,144 @@ def run_bert(args: argparse.Namespace, work: Path) -> dict:
         "server_overhead_p50_ms": round(
             on["single_plot_v1"]["p50_ms"] - local_latency["p50_ms"], 3
         ),
+    }
+
+
+def dev_fold_f1(args: argparse.Namespace, work: Path) -> tuple[Path, dict]:
+    """Train BERT (int8 chosen at export) on a dev training fold; F1 of both variants on its test fold.
+
+    Returns the bundle and its figures: the export check (validation rows) and the micro-F1 of
+    the fp32 and int8 variants on ``--f1_test_titles`` titles of the held-out fold, both with the
+    bundle's thresholds.
+    """
+
+    from trending.features.featurize import texts_of
+    from trending.genres import GenreVocabulary
+    from trending.modelling.evaluation import apply_thresholds, classification_metrics
+    from trending.modelling.families.bert import BertGenreModel
+    from trending.modelling.training import split_labelled, train_bundle, with_text_columns
+
+    if not DEV_FILE.is_file():
+        raise SystemExit(f"{DEV_FILE} is missing: the int8 F1 comparison runs on the dev data")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's benchmarks/
+    from benchmarks.bench_models import load_dev  # the dev file's genres onto the vocabulary
+
+    titles = with_text_columns(load_dev(DEV_FILE))
+    train, test = split_labelled(titles, test_size=0.2, seed=7)
+    train = train.sample(min(args.f1_train_titles, len(train)), random_state=7)
+    test = test.head(args.f1_test_titles)
+    bundle = work / "bert-dev-int8"
+    started = time.perf_counter()
+    manifest = train_bundle(train, bundle, family="bert", params=DEV_FOLD_BERT, seed=7)
+    train_s = time.perf_counter() - started
+    texts = texts_of(test)
+    y_true = GenreVocabulary(manifest.genres).encode(test["genres"])
+    scores, f1 = {}, {}
+    for variant in ("none", "int8"):
+        model = BertGenreModel.load(bundle / "model", quantization=variant)
+        scores[variant] = model.predict_proba(texts)
+        chosen = apply_thresholds(scores[variant], manifest.thresholds)
+        f1[variant] = classification_metrics(y_true, chosen)["micro_f1"]
+    return bundle, {
+        "data": f"{DEV_FILE.name}: seeded 80/20 split (seed 7); {len(train)} training titles "
+        f"sampled from the training fold, the first {len(test)} titles of the held-out fold",
+        "training": {
+            **DEV_FOLD_BERT,
+            "other_params": "the family's defaults (max_length 192, batch 32, lr 3e-5)",
+            "steps_run": manifest.params.get("steps_run"),
+            "seconds": round(train_s, 1),
+            "why_not_the_full_fold": "5 epochs on 4,800 titles is hours of these 2 shared CPUs",
+        },
+        "export_check": manifest.featurizer.get("quantization_check"),
+        "chosen_at_export": manifest.featurizer.get("quantization"),
+        "test_micro_f1": {"fp32": round(f1["none"], 4), "int8": round(f1["int8"], 4)},
+        "f1_difference_int8_minus_fp32": round(f1["int8"] - f1["none"], 4),
+        "max_score_difference": round(float(np.abs(scores["int8"] - scores["none"]).max()), 4),
+        "target_max_f1_loss": 0.005,
+    }
+
+
+def int8_vs_fp32_throughput(bundle: Path, args: argparse.Namespace) -> dict:
+    """Titles/s of the int8 and fp32 variants in-process, same batches, alternating rounds."""
+    from trending.modelling.families.bert import BertGenreModel
+
+    plots, _ = plots_of_length(args.plot_chars, 256)
+    models = {v: BertGenreModel.load(bundle / "model", quantization=v) for v in ("none", "int8")}
+    batch = args.max_batch_size
+    worker = ThreadPoolExecutor(1, thread_name_prefix="in-process")  # as the server's batcher
+    rounds = []
+    for _ in range(args.rounds):
+        ticks = machine_cpu_ticks()
+        row = {
+            variant: round(
+                worker.submit(
+                    scores_throughput, _Scores(model), plots, batch, args.saturate_seconds
+                ).result(),
+                2,
+            )
+            for variant, model in models.items()
+        }
+        rounds.append(
+            {
+                "fp32_titles_per_s": row["none"],
+                "int8_titles_per_s": row["int8"],
+                "ratio": round(row["int8"] / row["none"], 3),
+                "cpu_steal_share": steal_share(ticks, machine_cpu_ticks()),
+            }
+        )
+    worker.shutdown()
+    return {
+        "batch_size": batch,
+        "plot_chars": args.plot_chars,
+        "torch_threads": torch_threads(),
+        "seconds_per_variant_per_round": args.saturate_seconds,
+        "per_round": rounds,
+        "median_ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
+        "target_ratio": 2.0,
+    }
+
+
+class _Scores:
+    """``scores`` of a bare family model, as ``scores_throughput`` calls a predictor."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def scores(self, texts: list[str]):
+        return self.model.predict_proba(texts)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def run_bert_int8(args: argparse.Namespace, work: Path) -> dict:
+    """The int8 BERT: dev-fold F1 vs fp32, in-process throughput vs fp32, served as today."""
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    uptime_at_start = uptime()
+    bundle, f1 = (args.bundle_dir, {}) if args.bundle_dir else dev_fold_f1(args, work)
+    throughput = int8_vs_fp32_throughput(bundle, args)
+    args.bundle_dir, args.bundle_note = bundle, "the dev-fold bundle above, int8 chosen at export"
+    served = run_bert(args, work)
+    return {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start),
+        "uptime_at_start": uptime_at_start,
+        "uptime_at_end": uptime(),
+        "notes": (
+            "int8 dynamic quantization (torch.ao quantize_dynamic, Linear layers of the encoder, "
+            "per-tensor weights) of a BERT bundle trained on the dev fold; the variant is chosen "
+            "at export after the check against fp32 (trending.modelling.quantization) and "
+            "recorded in the manifest. Throughput: the same bundle loaded fp32 and int8 in one "
+            "process, alternating rounds on the same batches. served_vs_in_process: "
+            "bench_serving's BERT measurement as for results.bert, on this int8 bundle."
+        ),
+        "vs_fp32": {"dev_fold_f1": f1, "in_process_throughput": throughput},
+        "served": served,
     }
 
 
@@ -634,6 +640,15 @@ def main() -> None:
     bert.add_argument("--max_batch_wait_ms", type=float, default=5.0, help="The predictor's flag.")
     bert.add_argument("--rounds", type=int, default=5, help="Alternating throughput rounds.")
     bert.add_argument(
+        "--quantization",
+        choices=["none", "int8"],
+        default="none",
+        help="int8: train on a dev fold with int8 chosen at export, compare F1 and throughput "
+        "with fp32, then serve it as for fp32 (results.bert_int8).",
+    )
+    bert.add_argument("--f1_train_titles", type=int, default=1500)
+    bert.add_argument("--f1_test_titles", type=int, default=600)
+    bert.add_argument(
         "--torch_threads",
         type=int,
         default=0,
@@ -649,6 +664,11 @@ def main() -> None:
         http = entry["http_constant_rate"]
         print(json.dumps(entry, indent=2))
         print(f"p50 {http['p50_ms']} ms at {http['achieved_rps']} req/s -> {args.output}")
+    elif args.quantization == "int8":
+        entry = run_bert_int8(args, work)
+        merge_results(args.output, "bert_int8", entry)
+        print(json.dumps(entry, indent=2))
+        print(f"int8/fp32 throughput {entry['vs_fp32']['in_process_throughput']['median_ratio']}")
     else:
         entry = run_bert(args, work)
         key = f"bert_torch_threads_{args.torch_threads}" if args.torch_threads else "bert"

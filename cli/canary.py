@@ -244,8 +244,14 @@ def run_local_canary(
                             versions=[stable, canary_version], workdir=workdir,
                             max_instances=caps) as stack:  # fmt: skip
         stack.route(stable, canary_version, shadow_percent=shadow_percent)
-        traffic = TrafficGenerator(stack.router_url, settings.model_name, records,
-                                   rate_per_second=rate_per_second, send_feedback=True).start()  # fmt: skip
+        traffic = TrafficGenerator(
+            stack.router_url,
+            settings.model_name,
+            records,
+            rate_per_second=rate_per_second,
+            send_feedback=True,
+            token=stack.token,
+        ).start()
         try:
             return run_canary(registry=registry, actuator=LocalSplitActuator(stack.split_file),
                               prometheus=PrometheusClient(stack.prometheus_url), policy=policy,

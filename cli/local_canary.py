@@ -15,22 +15,16 @@ from pathlib import Path
 import httpx
 
 from cli.local_monitoring import running_prometheus
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 from serving.router.split import TrafficSplit, Upstream, write_split
 
 ROUTER_JOB = "trending-router"
 
 
-# Bearer tokens of the routers this process started, by router URL: a TrafficGenerator pointed at
-# one of them sends its feedback with the token without being handed it.
-_ROUTER_TOKENS: dict[str, str] = {}
-
-
 class TrafficGenerator:
     """Sends V1 requests to the router from a thread (and feedback when labels are known).
 
-    Feedback carries ``token`` as its bearer token; without one, the token of a router that
-    :func:`local_canary_stack` started at ``url``.
+    Feedback carries ``token`` (the router's, :attr:`LocalCanaryStack.token`) as its bearer token.
     """
 
     def __init__(
@@ -49,7 +43,6 @@ class TrafficGenerator:
         self.url, self.model, self.titles = url.rstrip("/"), model, titles
         self.interval = 1.0 / rate_per_second
         self.send_feedback = send_feedback
-        token = token or _ROUTER_TOKENS.get(self.url)
         self.feedback_headers = {"authorization": f"Bearer {token}"} if token else {}
         self.batch = batch
         self.sent = 0
@@ -62,8 +55,14 @@ class TrafficGenerator:
             i = 0
             while not self._stop.is_set():
                 batch = [self.titles[(i + k) % len(self.titles)] for k in range(self.batch)]
-                instances = [{"title_id": f"{t['title_id']}#{i}", "plot": t["plot"],
-                              "reviews": list(t.get("reviews") or [])} for t in batch]  # fmt: skip
+                instances = [
+                    {
+                        "title_id": f"{t['title_id']}#{i}",
+                        "plot": t["plot"],
+                        "reviews": list(t.get("reviews") or []),
+                    }
+                    for t in batch
+                ]
                 try:
                     r = client.post(
                         f"{self.url}/v1/models/{self.model}:predict", json={"instances": instances}
@@ -72,9 +71,12 @@ class TrafficGenerator:
                     if self.send_feedback and r.status_code == 200:
                         for t, inst in zip(batch, instances, strict=True):
                             if t.get("genres"):
-                                client.post(f"{self.url}/feedback", headers=self.feedback_headers,
-                                            json={"title_id": inst["title_id"],
-                                                  "genres": list(t["genres"])})  # fmt: skip
+                                feedback = {"title_id": inst["title_id"], "genres": t["genres"]}
+                                client.post(
+                                    f"{self.url}/feedback",
+                                    headers=self.feedback_headers,
+                                    json=feedback,
+                                )
                 except httpx.HTTPError:
                     self.status_codes[0] = self.status_codes.get(0, 0) + 1
                 self.sent += 1
@@ -109,21 +111,39 @@ class LocalCanaryStack:
         With ``shadow_percent`` the canary also receives that share of stable's requests as
         shadow copies (answers compared, never returned).
         """
-        up = {v: Upstream(version=v, url=u) for v, u in self.upstreams.items()}
-        write_split(self.split_file, TrafficSplit(
-            model=self.model, stable=up[stable], canary=up[canary] if canary else None,
-            shadow=up[canary] if canary and shadow_percent else None, shadow_percent=shadow_percent,
-        ))  # fmt: skip
+        write_split(
+            self.split_file,
+            split_between(self.model, self.upstreams, stable, canary, shadow_percent),
+        )
 
 
-def predictor_args(model: str, registry_uri: str, version: int, port: int, cache: Path,
-                   max_instances: int | None = None) -> list[str]:  # fmt: skip
-    """Flags of ``python -m serving.predictor`` serving one registry version on loopback."""
-    args = ["--model_name", model, "--registry_uri", registry_uri, "--ref", str(version),
-            "--http_port", str(port), "--grpc_port", str(free_port()), "--cache_dir", str(cache)]  # fmt: skip
-    if max_instances is not None:
-        args += ["--max_instances", str(max_instances)]
-    return args
+def split_between(
+    model: str, upstreams: dict[int, str], stable: int, canary: int | None, shadow_percent: int
+) -> TrafficSplit:
+    """The split of :meth:`LocalCanaryStack.route` over ``{version: url}``."""
+    up = {v: Upstream(version=v, url=u) for v, u in upstreams.items()}
+    return TrafficSplit(
+        model=model,
+        stable=up[stable],
+        canary=up[canary] if canary else None,
+        shadow=up[canary] if canary and shadow_percent else None,
+        shadow_percent=shadow_percent,
+    )
+
+
+def predictor_args(
+    model: str, registry_uri: str, version: int, cache: Path, max_instances: int | None = None
+) -> list[str]:
+    """Flags of ``python -m serving.predictor`` serving one registry version on free ports."""
+    return flags(
+        model_name=model,
+        registry_uri=registry_uri,
+        ref=version,
+        cache_dir=cache,
+        max_instances=max_instances,
+        http_port=0,
+        grpc_port=0,
+    )
 
 
 @contextmanager
@@ -153,33 +173,34 @@ def local_canary_stack(
     with ExitStack() as stack:
         upstreams: dict[int, str] = {}
         for version in versions:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
             cap = (max_instances or {}).get(version)
-            stack.enter_context(running_service(
-                "serving.predictor",
-                predictor_args(model, registry_uri, version, port, workdir / "cache", cap),
-                f"{url}/v2/models/{model}/ready", workdir / f"predictor-{version}.log",
-            ))  # fmt: skip
-            upstreams[version] = url
-        router_port = free_port()
-        router_url = f"http://127.0.0.1:{router_port}"
+            server = stack.enter_context(
+                running_service(
+                    "serving.predictor",
+                    predictor_args(model, registry_uri, version, workdir / "cache", cap),
+                    workdir / f"predictor-{version}.log",
+                    ready_path=f"/v2/models/{model}/ready",
+                )
+            )
+            upstreams[version] = server.url
         token = secrets.token_hex(32)
         token_file = workdir / "router.token"
         token_file.touch()
         token_file.chmod(0o600)  # before the secret goes in
         token_file.write_text(token)
-        result = LocalCanaryStack(model, router_url, split_file, token, None, upstreams)
-        result.route(versions[0])
-        stack.enter_context(running_service(
-            "serving.router", ["--split_file", str(split_file), "--token_file", str(token_file),
-                               "--http_port", str(router_port)],
-            f"{router_url}/v2/health/ready", workdir / "router.log",
-        ))  # fmt: skip
-        _ROUTER_TOKENS[router_url] = token
-        stack.callback(_ROUTER_TOKENS.pop, router_url, None)
+        # The router refuses to start without a valid split: all traffic on the first version.
+        write_split(split_file, split_between(model, upstreams, versions[0], None, 0))
+        router = stack.enter_context(
+            running_service(
+                "serving.router",
+                flags(split_file=split_file, token_file=token_file, http_port=0),
+                workdir / "router.log",
+                ready_path="/v2/health/ready",
+            )
+        )
+        result = LocalCanaryStack(model, router.url, split_file, token, None, upstreams)
         if with_prometheus:
             result.prometheus_url = stack.enter_context(
-                running_prometheus({ROUTER_JOB: f"127.0.0.1:{router_port}"}, workdir / "prometheus")
+                running_prometheus({ROUTER_JOB: router.address}, workdir / "prometheus")
             )
         yield result

@@ -2,9 +2,13 @@
 
 Two uses. The demo, the closed-loop integration test and the loop benchmark run the repository's
 Prometheus, rules and Alertmanager configs rewired for loopback (:func:`running_monitoring`), so
-all run exactly the shipped rules and routing with only ports, intervals and timers changed. The
-local canary stack runs a bare Prometheus scraping the router (:func:`running_prometheus`). Both
-build Prometheus's command line with :func:`prometheus_command`.
+all run exactly the shipped rules and routing with only addresses, intervals and timers changed.
+The local canary stack runs a bare Prometheus scraping the router (:func:`running_prometheus`).
+Both build Prometheus's command line with :func:`prometheus_command`.
+
+Both programs listen on ``127.0.0.1:0``: the system picks a free port as they bind, and
+``cli.processes.running_program`` reads it from their listening socket. Alertmanager starts first,
+so Prometheus's config can name the port it got.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from pathlib import Path
 
 import yaml
 
-from cli.processes import free_port, running_process
+from cli.processes import RunningService, running_program
 
 # Debian's package installs Alertmanager as prometheus-alertmanager; upstream tarballs as alertmanager.
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
 INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager (Debian packages)"
+# The repository's Prometheus config, rules and Alertmanager config.
+MONITORING = Path(__file__).resolve().parents[1] / "monitoring"
 
 
 class MonitoringBinariesMissingError(RuntimeError):
@@ -52,27 +58,55 @@ def find_monitoring_binaries(
     return {name: str(path) for name, path in found.items()}
 
 
-def write_local_monitoring_configs(
+def write_alertmanager_config(
     monitoring_dir: Path,
     out_dir: Path,
-    ports: dict[str, int],
+    trigger: str,
     token_file: Path,
+    *,
+    alert_timers: dict[str, str] | None = None,
+) -> Path:
+    """Write the repository's alertmanager.yml rewired to the local trigger; return its path.
+
+    Args:
+        monitoring_dir: The repository's ``monitoring/`` folder.
+        out_dir: Where the rewired copy goes.
+        trigger: ``host:port`` of the retrain trigger.
+        token_file: The retrain trigger's bearer token, read by Alertmanager.
+        alert_timers: Overrides of the retrain route's group_wait / group_interval / repeat_interval.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    alertmanager = yaml.safe_load((monitoring_dir / "alertmanager.yml").read_text())
+    route = alertmanager["route"]["routes"][0]
+    route.update(alert_timers or {})
+    receiver = next(r for r in alertmanager["receivers"] if r["name"] == route["receiver"])
+    webhook = receiver["webhook_configs"][0]
+    webhook["url"] = f"http://{trigger}/alerts"
+    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    path = out_dir / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(alertmanager))
+    return path
+
+
+def write_prometheus_config(
+    monitoring_dir: Path,
+    out_dir: Path,
+    targets: dict[str, str],
+    alertmanager: str,
     *,
     drift_alert_for: str,
     interval: str = "1s",
-    alert_timers: dict[str, str] | None = None,
-) -> dict[str, Path]:
-    """Write rules.yml, prometheus.yml and alertmanager.yml into ``out_dir``; return their paths.
+) -> Path:
+    """Write rules.yml and prometheus.yml rewired for loopback into ``out_dir``; return the latter.
 
     Args:
         monitoring_dir: The repository's ``monitoring/`` folder.
         out_dir: Where the rewired copies go.
-        ports: Loopback port per scrape job name (``drift``, ``trigger``, ...) and ``alertmanager``;
-            scrape jobs without a port are left out.
-        token_file: The retrain trigger's bearer token, read by Alertmanager.
+        targets: ``host:port`` per scrape job name (``drift``, ``trigger``, ``predictor``...);
+            the repository's jobs without a target are left out.
+        alertmanager: ``host:port`` of Alertmanager.
         drift_alert_for: ``for`` of the DriftDetected alert (5m in production).
         interval: Scrape and rule evaluation interval.
-        alert_timers: Overrides of the retrain route's group_wait / group_interval / repeat_interval.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     rules = yaml.safe_load((monitoring_dir / "rules" / "trending.rules.yml").read_text())
@@ -85,81 +119,97 @@ def write_local_monitoring_configs(
     prometheus = yaml.safe_load((monitoring_dir / "prometheus.yml").read_text())
     prometheus["global"].update(scrape_interval=interval, evaluation_interval=interval)
     prometheus["rule_files"] = [str(out_dir / "rules.yml")]
-    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]
-    targets["targets"] = [f"127.0.0.1:{ports['alertmanager']}"]
+    alerting = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]
+    alerting["targets"] = [alertmanager]
     prometheus["scrape_configs"] = [
-        {**job, "static_configs": [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]}
+        {**job, "static_configs": [{"targets": [targets[job["job_name"]]]}]}
         for job in prometheus["scrape_configs"]
-        if job["job_name"] in ports
+        if job["job_name"] in targets
     ]
-    (out_dir / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
-
-    alertmanager = yaml.safe_load((monitoring_dir / "alertmanager.yml").read_text())
-    route = alertmanager["route"]["routes"][0]
-    route.update(alert_timers or {})
-    receiver = next(r for r in alertmanager["receivers"] if r["name"] == route["receiver"])
-    webhook = receiver["webhook_configs"][0]
-    webhook["url"] = f"http://127.0.0.1:{ports['trigger']}/alerts"
-    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
-    (out_dir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
-    return {name: out_dir / f"{name}.yml" for name in ("rules", "prometheus", "alertmanager")}
+    path = out_dir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(prometheus))
+    return path
 
 
-def monitoring_commands(
-    binaries: dict[str, str], configs: dict[str, Path], ports: dict[str, int], state_dir: Path
-) -> dict[str, list[str]]:
-    """Command lines of Alertmanager and Prometheus on loopback with the rewired configs.
-
-    Args:
-        binaries: From :func:`find_monitoring_binaries`.
-        configs: From :func:`write_local_monitoring_configs`.
-        ports: Must hold ``alertmanager`` and ``prometheus``.
-        state_dir: Their data folders go below it.
-    """
-    return {
-        "alertmanager": [
-            binaries["alertmanager"],
-            f"--config.file={configs['alertmanager']}",
-            f"--storage.path={state_dir / 'alertmanager'}",
-            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
-            "--cluster.listen-address=",  # no gossip port: one instance, and no clash with others
-        ],
-        "prometheus": prometheus_command(
-            binaries["prometheus"], configs["prometheus"], ports["prometheus"], state_dir
-        ),
-    }
+def alertmanager_command(binary: str, config: Path, state_dir: Path) -> list[str]:
+    """Alertmanager on ``127.0.0.1:0`` with ``config``, its data in ``state_dir/alertmanager``."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={state_dir / 'alertmanager'}",
+        "--web.listen-address=127.0.0.1:0",
+        "--cluster.listen-address=",  # no gossip port: one instance, one listening port
+    ]
 
 
-def prometheus_command(binary: str, config: Path, port: int, state_dir: Path) -> list[str]:
-    """Prometheus on ``127.0.0.1:port`` with ``config``, its data in ``state_dir/prometheus``."""
+def prometheus_command(binary: str, config: Path, state_dir: Path) -> list[str]:
+    """Prometheus on ``127.0.0.1:0`` with ``config``, its data in ``state_dir/prometheus``."""
     return [
         binary,
         f"--config.file={config}",
         f"--storage.tsdb.path={state_dir / 'prometheus'}",
-        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.listen-address=127.0.0.1:0",
     ]
 
 
 @contextmanager
 def running_monitoring(
     binaries: dict[str, str],
-    configs: dict[str, Path],
-    ports: dict[str, int],
-    state_dir: Path,
-    log_dir: Path,
-) -> Iterator[dict[str, str]]:
-    """Run Alertmanager, then Prometheus, until the block ends; yield their base URLs.
+    targets: dict[str, str],
+    token_file: Path,
+    workdir: Path,
+    *,
+    drift_alert_for: str,
+    interval: str = "1s",
+    alert_timers: dict[str, str] | None = None,
+    log_dir: Path | None = None,
+    monitoring_dir: Path = MONITORING,
+) -> Iterator[dict[str, RunningService]]:
+    """Run Alertmanager, then Prometheus, until the block ends; yield both by name.
 
-    Each is ready (``/-/ready`` answers 200) before the block starts; both are stopped however it
-    ends. Logs go to ``log_dir/alertmanager.log`` and ``log_dir/prometheus.log``.
+    Configs and data go to ``workdir``, logs (``alertmanager.log``, ``prometheus.log``) to
+    ``log_dir`` (default: ``workdir``). Each is ready (``/-/ready`` answers 200) before the block
+    starts; both are stopped however it ends.
+
+    Args:
+        binaries: From :func:`find_monitoring_binaries`.
+        targets: ``host:port`` per scrape job; ``trigger`` is also Alertmanager's webhook.
+        token_file: The retrain trigger's bearer token, read by Alertmanager.
+        workdir: Configs, data folders and logs.
+        drift_alert_for: ``for`` of the DriftDetected alert (5m in production).
+        interval: Scrape and rule evaluation interval.
+        alert_timers: Overrides of the retrain route's timers.
+        log_dir: Where the logs go (default: ``workdir``).
+        monitoring_dir: The repository's ``monitoring/`` folder.
     """
-    urls = {name: f"http://127.0.0.1:{ports[name]}" for name in ("alertmanager", "prometheus")}
+    log_dir = log_dir or workdir
     with ExitStack() as stack:
-        for name, command in monitoring_commands(binaries, configs, ports, state_dir).items():
-            stack.enter_context(
-                running_process(command, f"{urls[name]}/-/ready", log_dir / f"{name}.log")
+        config = write_alertmanager_config(
+            monitoring_dir, workdir, targets["trigger"], token_file, alert_timers=alert_timers
+        )
+        alertmanager = stack.enter_context(
+            running_program(
+                alertmanager_command(binaries["alertmanager"], config, workdir),
+                log_dir / "alertmanager.log",
+                ready_path="/-/ready",
             )
-        yield urls
+        )
+        config = write_prometheus_config(
+            monitoring_dir,
+            workdir,
+            targets,
+            alertmanager.address,
+            drift_alert_for=drift_alert_for,
+            interval=interval,
+        )
+        prometheus = stack.enter_context(
+            running_program(
+                prometheus_command(binaries["prometheus"], config, workdir),
+                log_dir / "prometheus.log",
+                ready_path="/-/ready",
+            )
+        )
+        yield {"alertmanager": alertmanager, "prometheus": prometheus}
 
 
 @contextmanager
@@ -186,8 +236,7 @@ def running_prometheus(
     }
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = prometheus_command(binary, config_path, port, workdir)
-    with running_process(command, f"{url}/-/ready", workdir / "prometheus.log", timeout=timeout):
-        yield url
+    command = prometheus_command(binary, config_path, workdir)
+    log = workdir / "prometheus.log"
+    with running_program(command, log, ready_path="/-/ready", timeout=timeout) as prometheus:
+        yield prometheus.url

@@ -22,6 +22,10 @@ settings ConfigMap carries them to every container, and a developer's shell to e
 A program that builds the platform settings itself sets ``reads_platform_settings`` (documentation
 of intent; the variables are known either way).
 
+Every program has ``--host`` (loopback unless the profile is ``cluster``) and ``--port_file``:
+a port flag of 0 lets the system pick a free port, and the program writes the ports it bound to the
+port file (``serving.listening``), which is how ``cli.processes.running_service`` finds them.
+
 Start-up failures after parsing (a missing alias, an unreadable file) go through :func:`exit_with`:
 one line saying what to fix, no traceback.
 """
@@ -34,9 +38,10 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -80,6 +85,19 @@ class ServiceSettings(BaseSettings):
     # True for programs that also build trending.settings.Settings (home, feature repo...).
     reads_platform_settings: ClassVar[bool] = False
 
+    host: str = Field(
+        default_factory=lambda: profile_host(),
+        description="Interface to bind. Default: 0.0.0.0 in the cluster profile "
+        "(TRENDING_PROFILE=cluster, as the chart's settings ConfigMap sets it: the pod's Service "
+        "and probes reach it), else 127.0.0.1 (this machine only).",
+    )
+    port_file: Path | None = Field(
+        None,
+        description="Once listening, write the bound ports here as one JSON object "
+        '(e.g. {"http": 41234}): how the process that started this one learns the ports the '
+        "system chose for port 0.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -116,6 +134,16 @@ class ServiceSettings(BaseSettings):
 # Variables of the `trending` command read outside the platform settings: the audit log's actor
 # (cli/registry.py) and the id a retraining run is started with (trending/rollout/retrain.py).
 CLI_VARIABLES = frozenset({"TRENDING_ACTOR", "TRENDING_RETRAIN_RUN_ID"})
+
+
+def profile_host() -> str:
+    """The default bind address: all interfaces in the cluster profile, loopback otherwise.
+
+    Read from ``TRENDING_PROFILE`` in the environment the settings are being built from.
+    """
+    environ = _ENVIRON.get()
+    profile = (os.environ if environ is None else environ).get(f"{ENV_PREFIX}PROFILE", "local")
+    return "0.0.0.0" if profile == "cluster" else "127.0.0.1"  # noqa: S104 - a pod's Service
 
 
 def platform_variables() -> set[str]:

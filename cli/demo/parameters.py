@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from trending.data.synthetic import DriftKnobs
 
-REPO = Path(__file__).resolve().parents[2]
-MONITORING = REPO / "monitoring"
 # BERT on a 2-core CPU: one epoch capped at a few optimizer steps keeps the demo in minutes (it is
 # trained and evaluated for real, but cannot win at this size; the pipeline default is 3 epochs).
 DEMO_BERT = {"epochs": 1, "max_length": 64, "max_steps": 8}

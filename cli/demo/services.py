@@ -6,30 +6,35 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from cli.common import console
-from cli.demo.parameters import DEMO_GATE, DEMO_PARAMS, DRIFT_ONSET, MONITORING, WINDOW
+from cli.demo.parameters import DEMO_GATE, DEMO_PARAMS, DRIFT_ONSET, WINDOW
 from cli.demo.run import DemoRun
-from cli.local_monitoring import running_monitoring, write_local_monitoring_configs
-from cli.processes import free_port, running_service
+from cli.local_monitoring import running_monitoring
+from cli.processes import RunningService, flags, running_service
 from trending.settings import Settings
 
 
-def predictor_command(
-    settings: Settings, home: Path, payload_log_url: str | None
-) -> tuple[list[str], str]:
-    """Flags of ``python -m serving.predictor`` serving production, and its URL."""
-    http_port = free_port()
-    args = [
-        "--model_name", settings.model_name, "--registry_uri", settings.resolved_registry_uri,
-        "--cache_dir", str(home / "bundles"), "--http_port", str(http_port),
-        "--grpc_port", str(free_port()),
-    ]  # fmt: skip
-    if payload_log_url:
-        args += ["--payload_log_url", payload_log_url]
-    return args, f"http://127.0.0.1:{http_port}"
+def running_predictor(
+    run: DemoRun, payload_log_url: str | None
+) -> AbstractContextManager[RunningService]:
+    """``python -m serving.predictor`` serving production (ready once the model is loaded)."""
+    args = flags(
+        model_name=run.model,
+        registry_uri=run.settings.resolved_registry_uri,
+        cache_dir=run.home / "bundles",
+        payload_log_url=payload_log_url,
+        http_port=0,
+        grpc_port=0,
+    )
+    return running_service(
+        "serving.predictor",
+        args,
+        run.logs / "predictor.log",
+        ready_path=f"/v2/models/{run.model}/ready",
+    )
 
 
 @contextmanager
@@ -96,47 +101,69 @@ def retrain_log(home: Path, run_id: object) -> Path:
 
 @contextmanager
 def running_closed_loop(run: DemoRun, binaries: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Run drift service, trigger, Alertmanager, Prometheus and predictor; yield their URLs.
+    """Run drift service, trigger, predictor, Alertmanager and Prometheus; yield their URLs.
 
+    Each starts once what it points at is listening (the predictor logs to the drift service,
+    Alertmanager calls the trigger, Prometheus scrapes the three and alerts Alertmanager).
     Everything is stopped when the block ends, the trigger's retraining run first.
     """
-    settings, home, model, logs = run.settings, run.home, run.model, run.logs
-    ports = {name: free_port() for name in ("drift", "trigger", "prometheus", "alertmanager")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    settings, home, logs = run.settings, run.home, run.logs
     token_file = _write_trigger_token(home)
-    predictor_args, url["predictor"] = predictor_command(settings, home, f"{url['drift']}/")
-    ports["predictor"] = int(url["predictor"].rsplit(":", 1)[1])
-    # DriftDetected's `for` is 5m in production; the demo's windows refresh every second.
-    configs = write_local_monitoring_configs(
-        MONITORING, home / "monitoring", ports, token_file, drift_alert_for="5s"
-    )
     # The drift service scores every version against production's training reference. (Its
     # --registry_uri mode downloads the startup version twice into one cache folder and then
     # refuses every event with 422, so the demo hands it the bundle.)
     production = run.registry.resolve("production")
     reference = run.registry.download(production, home / "drift-reference" / str(production))
     with ExitStack() as stack:
-        stack.enter_context(running_service("serving.drift", [
-            "--bundle", str(reference), "--model_name", model,
-            "--window_size", str(WINDOW), "--min_window", "100", "--interval", "1",
-            "--host", "127.0.0.1",
-            "--port", str(ports["drift"]),
-        ], f"{url['drift']}/readyz", logs / "drift.log"))  # fmt: skip
+        drift = stack.enter_context(
+            running_service(
+                "serving.drift",
+                flags(
+                    bundle=reference,
+                    model_name=run.model,
+                    window_size=WINDOW,
+                    min_window=100,
+                    interval=1,
+                    port=0,
+                ),
+                logs / "drift.log",
+            )
+        )
         # The retraining run is the trigger's child, so it inherits this environment.
         with _environment(_retrain_environment(settings, home)):
-            trigger = stack.enter_context(running_service("serving.trigger", [
-                "--token_file", str(token_file), "--registry_uri", settings.resolved_registry_uri,
-                "--model_name", model, "--cooldown_seconds", "3600", "--launcher", "local",
-                "--log_dir", str(logs / "retrain"), "--host", "127.0.0.1",
-                "--port", str(ports["trigger"]),
-            ], f"{url['trigger']}/readyz", logs / "trigger.log"))  # fmt: skip
+            trigger = stack.enter_context(
+                running_service(
+                    "serving.trigger",
+                    flags(
+                        token_file=token_file,
+                        registry_uri=settings.resolved_registry_uri,
+                        model_name=run.model,
+                        cooldown_seconds=3600,
+                        launcher="local",
+                        log_dir=logs / "retrain",
+                        port=0,
+                    ),
+                    logs / "trigger.log",
+                )
+            )
         stack.callback(_stop_children, trigger.pid)  # runs before the trigger stops
-        stack.enter_context(running_monitoring(binaries, configs, ports, home, logs))
-        stack.enter_context(running_service(
-            "serving.predictor", predictor_args, f"{url['predictor']}/v2/models/{model}/ready",
-            logs / "predictor.log",
-        ))  # fmt: skip
-        console.print(f"predictor {url['predictor']} (payload log -> drift {url['drift']}), "
-                      f"Prometheus {url['prometheus']}, Alertmanager {url['alertmanager']}, "
-                      f"trigger {url['trigger']} (bearer token in {token_file})")  # fmt: skip
+        predictor = stack.enter_context(running_predictor(run, f"{drift.url}/"))
+        scraped = {"drift": drift, "trigger": trigger, "predictor": predictor}
+        monitoring = stack.enter_context(
+            running_monitoring(
+                binaries,
+                {job: service.address for job, service in scraped.items()},
+                token_file,
+                home / "monitoring",
+                # DriftDetected's `for` is 5m in production; the demo's windows refresh every second.
+                drift_alert_for="5s",
+                log_dir=logs,
+            )
+        )
+        url = {name: service.url for name, service in {**scraped, **monitoring}.items()}
+        console.print(
+            f"predictor {url['predictor']} (payload log -> drift {url['drift']}), "
+            f"Prometheus {url['prometheus']}, Alertmanager {url['alertmanager']}, "
+            f"trigger {url['trigger']} (bearer token in {token_file})"
+        )
         yield url

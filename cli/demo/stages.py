@@ -16,22 +16,22 @@ from cli.common import console
 from cli.demo.output import print_decisions, print_drift, print_run
 from cli.demo.parameters import (
     CANARY_POLICY,
-    DEMO_GATE,
     DEMO_DRIFT_BACKEND,
+    DEMO_GATE,
     DEMO_PARAMS,
-    DRIFT_BACKEND_NOTE,
     DRIFT,
+    DRIFT_BACKEND_NOTE,
     DRIFT_ONSET,
     RECENT_AS_BEFORE,
     RECENT_DRIFTED,
     WINDOW,
 )
 from cli.demo.run import DemoRun
-from cli.demo.services import predictor_command, retrain_log, running_closed_loop
+from cli.demo.services import retrain_log, running_closed_loop, running_predictor
 from cli.demo.traffic import drift_rows, drift_samples, send_titles, show_serving
 from cli.local_monitoring import MonitoringBinariesMissingError
 from cli.pipeline import pipeline_arguments
-from cli.processes import running_service, wait_until
+from cli.processes import wait_until
 from cli.story import find_gate_decision, gate_reasons
 from trending.data.ingest import ingest_frame, publish_features
 from trending.data.synthetic import generate_titles
@@ -98,10 +98,8 @@ def train(run: DemoRun, snapshot_id: str) -> int | None:
 def serve_without_monitoring(run: DemoRun, missing: MonitoringBinariesMissingError) -> None:
     """4. Without Prometheus/Alertmanager: serve and query v1, then say what to install."""
     console.rule("4. serving: KServe ModelServer loading the production bundle")
-    args, url = predictor_command(run.settings, run.home, None)
-    ready = f"{url}/v2/models/{run.model}/ready"
-    with running_service("serving.predictor", args, ready, run.logs / "predictor.log"):
-        show_serving(url, run.model)
+    with running_predictor(run, payload_log_url=None) as predictor:
+        show_serving(predictor.url, run.model)
     console.print(
         f"[yellow]{escape(str(missing))}[/yellow]\nThe drift -> alert -> retrain -> canary part "
         "needs them: install them (or `sudo make system-deps`) and run `make demo` again."

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import uvicorn
 from pydantic import Field, model_validator
 
 from serving.canary.actuators import KServeActuator, LocalSplitActuator, TrafficActuator
 from serving.canary.app import create_app
 from serving.canary.controller import ControllerLoop
 from serving.canary.reconciler import CanaryReconciler, ControllerMetrics
+from serving.listening import serve_app
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from trending.monitoring.prom import PrometheusClient
 from trending.registry import Registry
@@ -60,8 +60,12 @@ class CanaryControllerSettings(ServiceSettings):
     )
     split_file: Path | None = Field(None, description="The local router's split file instead.")
     policy: Path | None = Field(None, description="Canary policy YAML (default: built-in).")
-    host: str = Field("0.0.0.0", description="Address of /healthz, /readyz and /metrics.")  # noqa: S104
-    port: int = Field(8080, ge=1, le=65535, description="Port of /healthz, /readyz and /metrics.")
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics (0: any free port).",
+    )
     interval_seconds: float = Field(15.0, gt=0, description="Longest wait between passes.")
     max_backoff_seconds: float = Field(
         300.0, gt=0, description="Longest wait between retries while Kubernetes is unreachable."
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                      stale_after_seconds=max(120.0, 2 * settings.max_backoff_seconds
                                              + settings.interval_seconds))  # fmt: skip
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        serve_app(app, host=settings.host, port=settings.port, port_file=settings.port_file)
     finally:
         stop.set()
 

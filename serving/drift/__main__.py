@@ -10,10 +10,10 @@ import logging
 import sys
 from pathlib import Path
 
-import uvicorn
 from pydantic import Field, SecretStr
 
 from serving.drift.app import DriftService, bundle_loader, create_app, registry_loader
+from serving.listening import serve_app
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from trending.monitoring.drift import DriftError, DriftMonitor
 
@@ -23,7 +23,6 @@ PROG = "python -m serving.drift"
 class DriftSettings(ServiceSettings):
     """Where the detectors come from, the window, the scoring interval."""
 
-    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
     port: int = Field(8080, ge=0, description="HTTP port.")
     bundle: Path | None = Field(
         None, description="A bundle folder whose drift/ detector scores every version (local runs)."
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         exit_with(PROG, str(exc))
     app = create_app(service, body_timeout_seconds=settings.body_timeout_seconds)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    serve_app(app, host=settings.host, port=settings.port, port_file=settings.port_file)
 
 
 if __name__ == "__main__":

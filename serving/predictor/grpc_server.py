@@ -8,6 +8,7 @@ what to send. It also refuses the repository extension (load/unload), as the RES
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent import futures
 from typing import Any
@@ -70,11 +71,23 @@ class MessageGuard(aio.ServerInterceptor):
 class GuardedGRPCServer(GRPCServer):
     """KServe's ``GRPCServer`` with ``MessageGuard`` first among its interceptors.
 
+    It listens on ``host`` (default: all interfaces, IPv4 and IPv6, as KServe's own server).
     ``bound_port`` is the port it listens on once started (the one asked for, or the one the
-    system chose for port 0).
+    system chose for port 0); ``await wait_bound()`` returns it as soon as it is bound.
     """
 
     bound_port: int | None = None
+
+    def __init__(self, *args: Any, host: str = "::", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._host = host
+        self._bound = asyncio.Event()
+
+    async def wait_bound(self) -> int:
+        """The bound port, once :meth:`start` has bound it."""
+        await self._bound.wait()
+        assert self.bound_port is not None
+        return self.bound_port
 
     async def start(self, max_workers: int) -> None:
         """Build the server as KServe does (same options and servicer), then serve."""
@@ -92,6 +105,8 @@ class GuardedGRPCServer(GRPCServer):
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             InferenceServicer(self._data_plane, self._model_repository_extension), self._server
         )
-        self.bound_port = self._server.add_insecure_port(f"[::]:{self._port}")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self.bound_port = self._server.add_insecure_port(f"{host}:{self._port}")
+        self._bound.set()
         await self._server.start()
         await self._server.wait_for_termination()

@@ -7,13 +7,17 @@ import asyncio
 import gc
 import logging
 import os
+import socket
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import kserve
 import kserve.model_server
+from kserve.protocol.rest.server import RESTServer
 from pydantic import Field, SecretStr, field_validator
 
+from serving.listening import announce_ports, bound_port, listen
 from serving.predictor import http
 from serving.predictor.grpc_server import GuardedGRPCServer
 from serving.settings import ServiceSettings, load_settings, settings_parser
@@ -182,6 +186,71 @@ def install_event_loop(choice: str) -> str:
     return "uvloop"
 
 
+class ListeningModelServer(kserve.ModelServer):
+    """KServe's ``ModelServer`` (one worker) listening where the settings say, ports announced.
+
+    KServe's own ``start`` binds REST to ``0.0.0.0:<http_port>`` inside uvicorn and gRPC to
+    ``[::]:<grpc_port>``, and says neither port. This one binds the REST socket itself first
+    (uvicorn's own ``Config.bind_socket`` on ``host``) and serves it with
+    ``uvicorn.Server.serve(sockets=...)``; gRPC is KServe's server behind ``MessageGuard`` on the
+    same host. Port 0 gets a free port from the system; both bound ports are written to
+    ``port_file`` (``serving.listening.announce_ports``) once both are bound.
+    """
+
+    def __init__(
+        self, *, host: str, port_file: Path | None, guarded_grpc: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(enable_grpc=False, **kwargs)  # gRPC is the guarded server below
+        self.host, self.port_file = host, port_file
+        self.guarded_grpc = guarded_grpc
+
+    def start(self, models: list[Any]) -> None:
+        """KServe's single-worker ``start`` with the REST socket bound here; serve until SIGTERM."""
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = RESTServer(
+            kserve.model_server.FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            workers=1,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+        )
+        self._rest_server.config.host = self.host
+        rest_socket = listen(self._rest_server.config)
+        self.servers.append(self._serve_rest(rest_socket))
+        grpc_server = None
+        if self.guarded_grpc:
+            grpc_server = GuardedGRPCServer(
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs=vars(kserve.model_server.args),
+                grace_period=self.grace_period,
+                # All interfaces means IPv6 too, as KServe's own gRPC server listens.
+                host="::" if self.host == "0.0.0.0" else self.host,  # noqa: S104
+            )
+            self._grpc_server = grpc_server
+            self.servers.append(grpc_server.start(self.max_threads))
+        self.servers.append(self._announce(rest_socket, grpc_server))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())
+
+    async def _serve_rest(self, sock: socket.socket) -> None:
+        assert self._rest_server is not None
+        self._rest_server.create_application()
+        await self._rest_server._server.serve(sockets=[sock])
+
+    async def _announce(self, rest: socket.socket, grpc: GuardedGRPCServer | None) -> None:
+        ports = {"http": bound_port(rest)}
+        if grpc is not None:
+            ports["grpc"] = await grpc.wait_bound()
+        announce_ports(self.port_file, **ports)
+
+
 def start_model_server(
     model: Any,
     args: argparse.Namespace,
@@ -190,7 +259,11 @@ def start_model_server(
     *,
     grpc: bool = True,
 ) -> None:
-    """Install the request guard on KServe's app and serve ``model`` until SIGTERM."""
+    """Install the request guard on KServe's app and serve ``model`` until SIGTERM.
+
+    REST and (with ``grpc`` and ``--enable_grpc``) gRPC listen on ``settings.host``; a port of 0
+    gets a free port, and the bound ports go to ``settings.port_file``.
+    """
     http.install(
         kserve.model_server.app,
         max_payload_bytes=settings.max_payload_bytes,
@@ -202,23 +275,15 @@ def start_model_server(
     kserve.model_server.args.grpc_max_receive_message_length = min(
         args.grpc_max_receive_message_length, settings.max_payload_bytes
     )
-    server = kserve.ModelServer(
+    server = ListeningModelServer(
+        host=settings.host,
+        port_file=settings.port_file,
+        guarded_grpc=grpc and args.enable_grpc,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,
-        enable_grpc=False,  # KServe's own gRPC server answers unreadable messages UNKNOWN
         enable_latency_logging=args.enable_latency_logging,
     )
-    if grpc and args.enable_grpc:
-        # The same server with MessageGuard in front, started and stopped as KServe's would be.
-        server._grpc_server = GuardedGRPCServer(
-            args.grpc_port,
-            server.dataplane,
-            server.model_repository_extension,
-            kwargs=vars(kserve.model_server.args),
-            grace_period=server.grace_period,
-        )
-        server.servers.append(server._grpc_server.start(server.max_threads))
     # After ModelServer(), which configures logging when nothing did yet.
     configure_request_logs(
         access_log=settings.uvicorn_access_log, latency_logging=args.enable_latency_logging

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import uvicorn
 from pydantic import Field, SecretStr
 
+from serving.listening import serve_app
 from serving.router.app import build_router
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 
@@ -23,7 +23,6 @@ class RouterSettings(ServiceSettings):
 
     split_file: Path = Field(description="Traffic split JSON file.")
     http_port: int = Field(8080, ge=0, description="HTTP port.")
-    host: str = Field("127.0.0.1", description="Interface to bind.")
     upstream_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a predictor.")
     token_file: Path | None = Field(
         None, description="File holding the bearer token of /feedback and /shadow/events."
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         exit_with(PROG, str(exc))
-    uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning")
+    serve_app(app, host=settings.host, port=settings.http_port, port_file=settings.port_file)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
+from serving.listening import serve_app
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from trending.data.snapshots import SnapshotStore
 from trending.monitoring.signals import data_age, model_ages, new_rows_since_training
@@ -87,7 +87,6 @@ class SignalsSettings(ServiceSettings):
 
     reads_platform_settings = True
 
-    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
     port: int = Field(8080, ge=0, description="HTTP port (/metrics, /healthz, /readyz).")
     registry_uri: str | None = Field(
         None, description="The registry (default: the platform's registry)."
@@ -96,9 +95,7 @@ class SignalsSettings(ServiceSettings):
     data_uri: str | None = Field(None, description="The snapshot store (default: the platform's).")
 
 
-def parse(
-    argv: list[str] | None = None, environ: dict[str, str] | None = None
-) -> SignalsSettings:
+def parse(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> SignalsSettings:
     """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
     parser = settings_parser(SignalsSettings, prog=PROG, description=__doc__)
     return load_settings(SignalsSettings, parser, argv, environ)[1]
@@ -120,11 +117,11 @@ def main(argv: list[str] | None = None) -> None:
         snapshots = SnapshotStore(open_store(settings.data_uri or data_store_uri(platform)))
     except ValueError as exc:
         exit_with(PROG, str(exc))
-    uvicorn.run(
+    serve_app(
         create_app(FreshnessCollector(registry, snapshots)),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        port_file=settings.port_file,
     )
 
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-import uvicorn
 from pydantic import Field, SecretStr
 
+from serving.listening import serve_app
 from serving.settings import ServiceSettings, exit_with, load_settings, settings_parser
 from serving.trigger.app import TriggerService, create_app
 from serving.trigger.launchers import KfpPipelineLauncher
@@ -38,7 +38,6 @@ class TriggerSettings(ServiceSettings):
 
     reads_platform_settings = True
 
-    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a pod's port
     port: int = Field(8080, ge=0, description="HTTP port.")
     token_file: Path | None = Field(
         None, description="File holding the bearer token (a mounted Secret); else TRENDING_TRIGGER_TOKEN."
@@ -164,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         exit_with(PROG, str(exc))
-    uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")
+    serve_app(
+        create_app(service), host=settings.host, port=settings.port, port_file=settings.port_file
+    )
 
 
 if __name__ == "__main__":

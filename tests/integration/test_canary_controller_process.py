@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +14,15 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_controller_starts_and_stays_up_without_a_kubernetes_api(tmp_path):
-    port = _free_port()
+    port_file = tmp_path / "ports.json"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TRENDING_", "KUBERNETES_", "KUBECONFIG"))}  # fmt: skip
     env.update(HOME=str(tmp_path), TRENDING_REGISTRY_URI=(tmp_path / "registry").as_uri(),
                TRENDING_PROMETHEUS_URL="http://127.0.0.1:9", TRENDING_INFERENCE_SERVICE="genres",
                TRENDING_NAMESPACE="trending")  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "serving.canary", "--port", str(port), "--host", "127.0.0.1",
+        [sys.executable, "-m", "serving.canary", "--port", "0", "--port_file", str(port_file),
          "--interval_seconds", "1", "--max_backoff_seconds", "2"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -37,11 +31,12 @@ def test_the_controller_starts_and_stays_up_without_a_kubernetes_api(tmp_path):
         while True:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             try:
+                port = json.loads(port_file.read_text())["http"]
                 alive = httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
                 ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
                 if alive and ready.text != "starting":  # the first pass has run
                     break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, FileNotFoundError):
                 pass
             assert time.monotonic() < deadline, "the controller never served /healthz"
             time.sleep(0.2)

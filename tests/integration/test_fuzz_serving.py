@@ -654,22 +654,25 @@ BATTERY_BODY_TIMEOUT = 1.0  # stalled bodies answer 408 after this long
 @pytest.fixture(scope="module")
 def live_predictor(trained_bundle, tmp_path_factory):
     """``python -m serving.predictor`` as deployed: uvicorn, KServe's app, the gRPC server."""
-    from cli.processes import free_port, running_service
+    from cli.processes import flags, running_service
 
-    http_port, grpc_port = free_port(), free_port()
-    args = [
-        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", "3",
-        "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--max_instances", "8",
-        "--max_payload_bytes", str(BATTERY_MAX_PAYLOAD),
-        "--body_timeout_seconds", str(BATTERY_BODY_TIMEOUT),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
+    args = flags(
+        model_name=MODEL,
+        bundle_dir=trained_bundle,
+        model_version=3,
+        http_port=0,
+        grpc_port=0,
+        max_instances=8,
+        max_payload_bytes=BATTERY_MAX_PAYLOAD,
+        body_timeout_seconds=BATTERY_BODY_TIMEOUT,
+    )
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
-    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
-        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", args, log, ready_path=ready) as predictor:
+        channel = grpc.insecure_channel(f"127.0.0.1:{predictor.ports['grpc']}")
         grpc.channel_ready_future(channel).result(timeout=30)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client, channel, http_port
+        with httpx.Client(base_url=predictor.url, timeout=30) as client:
+            yield client, channel, predictor.ports["http"]
         channel.close()
 
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"
@@ -19,16 +19,19 @@ MAX_PAYLOAD = 16384  # --max_payload_bytes also caps gRPC messages
 
 @pytest.fixture(scope="module")
 def server(trained_bundle, tmp_path_factory):
-    http_port, grpc_port = free_port(), free_port()
-    args = [
-        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", "3",
-        "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--max_instances", "4",
-        "--max_payload_bytes", str(MAX_PAYLOAD),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
+    args = flags(
+        model_name=MODEL,
+        bundle_dir=trained_bundle,
+        model_version=3,
+        http_port=0,
+        grpc_port=0,
+        max_instances=4,
+        max_payload_bytes=MAX_PAYLOAD,
+    )
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
-    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
-        yield url, f"127.0.0.1:{grpc_port}"
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", args, log, ready_path=ready) as predictor:
+        yield predictor.url, f"127.0.0.1:{predictor.ports['grpc']}"
 
 
 def infer(target: str, values: list, datatype: str = "BYTES", shape: list | None = None):

@@ -20,9 +20,8 @@ from cli.local_monitoring import (
     MonitoringBinariesMissingError,
     find_monitoring_binaries,
     running_monitoring,
-    write_local_monitoring_configs,
 )
-from cli.processes import free_port, running_service, wait_until
+from cli.processes import flags, running_service, wait_until
 from trending.data.synthetic import DriftKnobs, generate_titles
 from trending.features.featurize import texts_of
 from trending.genres import DEFAULT_GENRES
@@ -146,9 +145,6 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
 
 def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
     binaries = _binaries()
-    ports = {name: free_port() for name in ("drift", "trigger", "prometheus", "alertmanager")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-
     # The detector the training pipeline would store in the bundle, fitted on the reference.
     reference = generate_titles(800, seed=1)
     genres = list(DEFAULT_GENRES)
@@ -172,66 +168,53 @@ def test_drift_alert_starts_exactly_one_retraining_run(tmp_path: Path) -> None:
     token_file = tmp_path / "trigger-token"
     token_file.write_text(TOKEN + "\n")
 
-    # The repository's rules and routing, with the test's ports, token file and time scale;
-    # repeat_interval 1 s makes Alertmanager itself send duplicate notifications.
-    jobs = {
-        "drift": ports["drift"],
-        "trigger": ports["trigger"],
-        "alertmanager": ports["alertmanager"],
-    }
-    configs = write_local_monitoring_configs(
-        MONITORING, tmp_path, jobs, token_file, drift_alert_for="1s",
-        alert_timers={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1s"},
-    )  # fmt: skip
-
     with ExitStack() as stack:
-        stack.enter_context(
+        drift = stack.enter_context(
             running_service(
                 "serving.drift",
-                [
-                    "--bundle",
-                    str(bundle),
-                    "--model_name",
-                    MODEL,
-                    "--window_size",
-                    str(WINDOW),
-                    "--min_window",
-                    "100",
-                    "--interval",
-                    "0.5",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports["drift"]),
-                ],
-                f"{url['drift']}/readyz",
+                flags(
+                    bundle=bundle,
+                    model_name=MODEL,
+                    window_size=WINDOW,
+                    min_window=100,
+                    interval=0.5,
+                    port=0,
+                ),
                 tmp_path / "drift.log",
             )
         )
-        stack.enter_context(
+        trigger = stack.enter_context(
             running_service(
                 "serving.trigger",
-                [
-                    "--token_file",
-                    str(token_file),
-                    "--registry_uri",
-                    registry_uri,
-                    "--model_name",
-                    MODEL,
-                    "--cooldown_seconds",
-                    "3600",
-                    "--command",
-                    f"{sys.executable} {fake} {launches}",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports["trigger"]),
-                ],
-                f"{url['trigger']}/readyz",
+                flags(
+                    token_file=token_file,
+                    registry_uri=registry_uri,
+                    model_name=MODEL,
+                    cooldown_seconds=3600,
+                    command=f"{sys.executable} {fake} {launches}",
+                    port=0,
+                ),
                 tmp_path / "trigger.log",
             )
         )
-        stack.enter_context(running_monitoring(binaries, configs, ports, tmp_path, tmp_path))
+        # The repository's rules and routing, with the test's addresses, token file and time
+        # scale; repeat_interval 1 s makes Alertmanager itself send duplicate notifications.
+        monitoring = stack.enter_context(
+            running_monitoring(
+                binaries,
+                {"drift": drift.address, "trigger": trigger.address},
+                token_file,
+                tmp_path,
+                drift_alert_for="1s",
+                alert_timers={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1s"},
+                monitoring_dir=MONITORING,
+            )
+        )
+        url = {
+            "drift": drift.url,
+            "trigger": trigger.url,
+            "prometheus": monitoring["prometheus"].url,
+        }
 
         # 1. An unauthenticated or wrongly authenticated webhook call is refused.
         assert httpx.post(f"{url['trigger']}/alerts", json=webhook_payload()).status_code == 401

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"
@@ -28,15 +28,18 @@ SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "oip_rest_predict_v2.y
 
 @pytest.fixture(scope="module")
 def predictor(trained_bundle, tmp_path_factory):
-    port = free_port()
-    args = [
-        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--model_version", VERSION,
-        "--http_port", str(port), "--enable_grpc", "false", "--max_instances", "8",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    args = flags(
+        model_name=MODEL,
+        bundle_dir=trained_bundle,
+        model_version=VERSION,
+        http_port=0,
+        enable_grpc="false",
+        max_instances=8,
+    )
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
-    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
-        yield url
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", args, log, ready_path=ready) as predictor:
+        yield predictor.url
 
 
 def run_cases(strategy, base_url: str, checks: list, failures: list[str], max_examples: int):

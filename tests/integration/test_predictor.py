@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fixtures.metrics import sample, scrape
 
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 
 pytestmark = pytest.mark.integration
 MODEL = "genre-classifier"
@@ -58,17 +58,22 @@ def wait_for_events(handler, predicate, timeout=20.0):
 
 @pytest.fixture(scope="module")
 def server(trained_bundle, tmp_path_factory, sink):
-    port = free_port()
-    args = [
-        "--model_name", MODEL, "--storage_uri", trained_bundle.as_uri(), "--max_instances", "4",
-        "--model_version", VERSION, "--max_payload_bytes", str(MAX_PAYLOAD),
-        "--payload_log_url", sink[1], "--inference_service_name", "genres-isvc",
-        "--endpoint", "canary", "--http_port", str(port), "--grpc_port", str(free_port()),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    args = flags(
+        model_name=MODEL,
+        storage_uri=trained_bundle.as_uri(),
+        max_instances=4,
+        model_version=VERSION,
+        max_payload_bytes=MAX_PAYLOAD,
+        payload_log_url=sink[1],
+        inference_service_name="genres-isvc",
+        endpoint="canary",
+        http_port=0,
+        grpc_port=0,
+    )
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
-    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
-        yield url, log
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", args, log, ready_path=ready) as predictor:
+        yield predictor.url, log
 
 
 def test_ready_log_line_names_version_and_device(server):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fixtures.metrics import sample, scrape
 
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 from trending.modelling.families import GenrePredictor
 from trending.modelling.training import train_bundle
 
@@ -52,16 +52,19 @@ def in_process(bundle):
 
 @pytest.fixture(scope="module")
 def server(bundle, tmp_path_factory):
-    http_port, grpc_port = free_port(), free_port()
-    args = [
-        "--model_name", MODEL, "--bundle_dir", str(bundle), "--model_version", "5",
-        "--http_port", str(http_port), "--grpc_port", str(grpc_port),
-        "--max_batch_size", "8", "--max_batch_wait_ms", str(BATCH_WAIT_MS),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
+    args = flags(
+        model_name=MODEL,
+        bundle_dir=bundle,
+        model_version=5,
+        http_port=0,
+        grpc_port=0,
+        max_batch_size=8,
+        max_batch_wait_ms=BATCH_WAIT_MS,
+    )
     log = tmp_path_factory.mktemp("logs") / "predictor.log"
-    with running_service("serving.predictor", args, f"{url}/v2/models/{MODEL}/ready", log):
-        yield url, f"127.0.0.1:{grpc_port}", log
+    ready = f"/v2/models/{MODEL}/ready"
+    with running_service("serving.predictor", args, log, ready_path=ready) as predictor:
+        yield predictor.url, f"127.0.0.1:{predictor.ports['grpc']}", log
 
 
 def v1_scores(url: str, plot: str, genres: list[str]) -> np.ndarray:

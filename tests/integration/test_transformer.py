@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.processes import free_port, running_service
+from cli.processes import flags, running_service
 from trending.data.ingest import ingest_frame, publish_features
 from trending.data.synthetic import generate_titles
 
@@ -35,24 +35,29 @@ def feast_titles(tmp_path_factory):
 def services(trained_bundle, feast_titles, tmp_path_factory):
     settings, _ = feast_titles
     logs = tmp_path_factory.mktemp("logs")
-    p_port, t_port = free_port(), free_port()
-    predictor = [
-        "--model_name", MODEL, "--bundle_dir", str(trained_bundle), "--http_port", str(p_port),
-        "--enable_grpc", "false", "--model_version", "5",
-    ]  # fmt: skip
-    transformer = [
-        "--model_name", MODEL, "--predictor_host", f"127.0.0.1:{p_port}",
-        "--feature_repo", str(settings.feature_repo),
-        "--feature_store_dir", str(settings.feature_store_dir),
-        "--http_port", str(t_port), "--max_instances", "3",
-    ]  # fmt: skip
-    p_url, t_url = f"http://127.0.0.1:{p_port}", f"http://127.0.0.1:{t_port}"
     ready = f"/v2/models/{MODEL}/ready"
-    with (
-        running_service("serving.predictor", predictor, p_url + ready, logs / "p.log"),
-        running_service("serving.transformer", transformer, t_url + ready, logs / "t.log"),
-    ):
-        yield t_url, p_url
+    predictor_args = flags(
+        model_name=MODEL,
+        bundle_dir=trained_bundle,
+        http_port=0,
+        enable_grpc="false",
+        model_version=5,
+    )
+    with running_service(
+        "serving.predictor", predictor_args, logs / "p.log", ready_path=ready
+    ) as predictor:
+        transformer_args = flags(
+            model_name=MODEL,
+            predictor_host=predictor.address,
+            feature_repo=settings.feature_repo,
+            feature_store_dir=settings.feature_store_dir,
+            http_port=0,
+            max_instances=3,
+        )
+        with running_service(
+            "serving.transformer", transformer_args, logs / "t.log", ready_path=ready
+        ) as transformer:
+            yield transformer.url, predictor.url
 
 
 def test_ask_by_title_id_returns_the_predictors_answer_for_the_stored_plot(services, feast_titles):

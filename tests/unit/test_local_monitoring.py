@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cli.local_monitoring import (
+    MONITORING,
     MonitoringBinariesMissingError,
+    alertmanager_command,
     find_monitoring_binaries,
-    monitoring_commands,
+    prometheus_command,
+    write_alertmanager_config,
+    write_prometheus_config,
 )
 
 
@@ -42,23 +47,45 @@ def test_missing_binary_is_named_with_the_install_command(
     assert "apt-get install" in str(info.value)
 
 
-def test_commands_use_the_rewired_configs_ports_and_state(tmp_path: Path) -> None:
-    configs = {name: tmp_path / f"{name}.yml" for name in ("prometheus", "alertmanager")}
-    commands = monitoring_commands(
-        {"prometheus": "/p/prometheus", "alertmanager": "/p/am"},
-        configs,
-        {"prometheus": 9101, "alertmanager": 9102},
-        tmp_path / "state",
+def test_commands_listen_on_a_free_loopback_port_with_the_configs_and_state(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "x.yml"
+    alertmanager = alertmanager_command("/p/am", config, tmp_path / "state")
+    assert alertmanager[0] == "/p/am"
+    assert f"--config.file={config}" in alertmanager
+    assert "--web.listen-address=127.0.0.1:0" in alertmanager
+    assert "--cluster.listen-address=" in alertmanager
+    assert f"--storage.path={tmp_path / 'state' / 'alertmanager'}" in alertmanager
+    prometheus = prometheus_command("/p/prometheus", config, tmp_path / "state")
+    assert prometheus[0] == "/p/prometheus"
+    assert f"--config.file={config}" in prometheus
+    assert "--web.listen-address=127.0.0.1:0" in prometheus
+    assert f"--storage.tsdb.path={tmp_path / 'state' / 'prometheus'}" in prometheus
+
+
+def test_configs_point_at_the_addresses_the_services_got(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    alertmanager = yaml.safe_load(
+        write_alertmanager_config(MONITORING, tmp_path, "127.0.0.1:4101", token).read_text()
     )
-    assert commands["alertmanager"][0] == "/p/am"
-    assert f"--config.file={configs['alertmanager']}" in commands["alertmanager"]
-    assert "--web.listen-address=127.0.0.1:9102" in commands["alertmanager"]
-    assert "--cluster.listen-address=" in commands["alertmanager"]
-    assert f"--storage.path={tmp_path / 'state' / 'alertmanager'}" in commands["alertmanager"]
-    assert commands["prometheus"][0] == "/p/prometheus"
-    assert f"--config.file={configs['prometheus']}" in commands["prometheus"]
-    assert "--web.listen-address=127.0.0.1:9101" in commands["prometheus"]
-    assert f"--storage.tsdb.path={tmp_path / 'state' / 'prometheus'}" in commands["prometheus"]
+    receiver = next(r for r in alertmanager["receivers"] if r["name"] == "retrain-trigger")
+    webhook = receiver["webhook_configs"][0]
+    assert webhook["url"] == "http://127.0.0.1:4101/alerts"
+    assert webhook["http_config"]["authorization"]["credentials_file"] == str(token)
+    targets = {"drift": "127.0.0.1:4102", "predictor": "127.0.0.1:4103"}
+    prometheus = yaml.safe_load(
+        write_prometheus_config(
+            MONITORING, tmp_path, targets, "127.0.0.1:4104", drift_alert_for="5s"
+        ).read_text()
+    )
+    scraped = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in prometheus["scrape_configs"]
+    }
+    assert scraped == {"predictor": ["127.0.0.1:4103"], "drift": ["127.0.0.1:4102"]}
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:4104"
+    ]
 
 
 def test_bare_prometheus_without_the_binary_says_what_to_install(tmp_path, monkeypatch) -> None:

@@ -261,6 +261,11 @@ def contract_problems(container: Container) -> list[str]:
         message = stderr.getvalue().strip() or str(exc.code)
         return [f"{module} refuses its rendered configuration: {message}"]
     problems = []
+    if settings.host not in {"0.0.0.0", "::"}:
+        problems.append(
+            f"binds {settings.host}: the pod's probes and Service reach only a server on all "
+            "interfaces (TRENDING_PROFILE=cluster or --host 0.0.0.0)"
+        )
     ports = program.ports(args, settings)
     for port in container.spec.get("ports") or []:
         if port["containerPort"] not in ports:
