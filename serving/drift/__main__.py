@@ -46,6 +46,14 @@ class DriftSettings(ServiceSettings):
         description="Bearer token events must carry (the predictors' TRENDING_PAYLOAD_LOG_TOKEN; "
         "from a Secret, no flag); unset: events are not authenticated.",
     )
+    feedback_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of POST /feedback, the labelled feedback clients send (from a "
+        "Secret, no flag); unset: /feedback answers 404.",
+    )
+    feedback_window: int = Field(
+        500, ge=1, description="Labelled titles per version in the rolling feedback micro-F1."
+    )
     cache_dir: Path = Field(
         Path("/tmp/trending-drift"),  # noqa: S108 - the pod's writable scratch volume
         description="Where registry bundles are downloaded.",
@@ -104,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
             default_version=default_version,
             interval=settings.interval,
             token=token,
+            feedback_token=(
+                settings.feedback_token.get_secret_value() if settings.feedback_token else None
+            ),
+            feedback_window=settings.feedback_window,
         )
     except ValueError as exc:
         exit_with(PROG, str(exc))

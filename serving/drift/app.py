@@ -5,6 +5,14 @@ structured mode) with ``ce-type`` ``org.kubeflow.serving.inference.request`` or 
 ``ce-inferenceservicename`` and ``ce-modelversion``; bodies are V1 JSON. A background thread
 scores every window with new rows each ``interval`` seconds (``trending.monitoring.drift.DriftMonitor``).
 
+It also takes labelled feedback on the cluster (``POST /feedback``, docs/monitoring.md): each
+response event's predictions that carry a ``title_id`` are remembered, and a client that later
+learns a title's true genres posts them with ``Authorization: Bearer <TRENDING_FEEDBACK_TOKEN>``
+(a token of its own, not the predictors'). Each (title, client) is counted once, and the version
+that answered gets a rolling micro-F1 (``trending_feedback_micro_f1``, alert
+``PerformanceDegraded``). The parsing, matching and scoring are ``trending.monitoring.feedback``,
+the same core as the local router's ``/feedback``.
+
 Only the predictors may feed it: with a token configured, an event without
 ``Authorization: Bearer <token>`` (the predictors' payload logger sends it) is refused with 401
 and counted as ``trending_drift_events_total{outcome="unauthorized"}``.
@@ -15,7 +23,6 @@ must be strict JSON (``serving.predictor.http.parse_json_strictly``).
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -48,6 +55,14 @@ from trending.monitoring.drift import (
     DriftResult,
     load_drift_detector,
 )
+from trending.monitoring.feedback import (
+    MIN_TOKEN_CHARS,
+    BadFeedbackError,
+    FeedbackScorer,
+    UnknownTitleError,
+    bearer_token_matches,
+)
+from trending.monitoring.metrics import FEEDBACK_MICRO_F1, FEEDBACK_POSTS, FEEDBACK_WINDOW_TITLES
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
@@ -58,6 +73,7 @@ log = logging.getLogger("serving.drift")
 
 class _Prediction(BaseModel):
     model_config = ConfigDict(extra="allow")
+    title_id: str | None = None
     genres: list[str]
     scores: dict[str, float] = Field(default_factory=dict)
 
@@ -118,6 +134,9 @@ class DriftMetrics:
             "Time to score all windows once",
             registry=self.registry,
         )
+        self.feedback_micro_f1 = FEEDBACK_MICRO_F1.gauge(self.registry)
+        self.feedback_window_titles = FEEDBACK_WINDOW_TITLES.gauge(self.registry)
+        self.feedback_posts = FEEDBACK_POSTS.counter(self.registry)
 
     def publish(self, model: str, version: str, result: DriftResult) -> None:
         """Set the gauges of one scored window."""
@@ -131,7 +150,17 @@ class DriftMetrics:
 
 
 class DriftService:
-    """Parses events into a :class:`DriftMonitor` and scores it periodically."""
+    """Parses events into a :class:`DriftMonitor` and scores it periodically; takes feedback.
+
+    Args:
+        monitor: The drift windows.
+        model_name: The registry model the events belong to.
+        default_version: Version of events that name none.
+        interval: Seconds between scorings.
+        token: Bearer token of the events (the predictors'); None: events are not authenticated.
+        feedback_token: Bearer token of ``/feedback``; None: the endpoint is off.
+        feedback_window: Labelled titles per version in the rolling micro-F1.
+    """
 
     def __init__(
         self,
@@ -141,14 +170,23 @@ class DriftService:
         default_version: str | None,
         interval: float = 10.0,
         token: str | None = None,
+        feedback_token: str | None = None,
+        feedback_window: int = 500,
     ) -> None:
-        if token is not None and len(token) < 16:
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
             raise ValueError(
                 "the drift token is shorter than 16 characters: set TRENDING_DRIFT_TOKEN (and "
                 "the predictors' TRENDING_PAYLOAD_LOG_TOKEN) to a long random secret, e.g. "
                 "`openssl rand -hex 32`"
             )
+        if feedback_token is not None and len(feedback_token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                "the feedback token is shorter than 16 characters: set TRENDING_FEEDBACK_TOKEN "
+                "to a long random secret, e.g. `openssl rand -hex 32`"
+            )
         self._token = token.encode() if token else None
+        self._feedback_token = feedback_token.encode() if feedback_token else None
+        self.feedback = FeedbackScorer(window=feedback_window)
         self.monitor = monitor
         self.model_name = model_name
         self.default_version = default_version
@@ -160,12 +198,55 @@ class DriftService:
 
     def authorized(self, header: str | None) -> bool:
         """True without a configured token, else a constant-time check of the bearer token."""
-        if self._token is None:
-            return True
-        scheme, _, credentials = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode("utf-8", "replace"), self._token
+        return self._token is None or bearer_token_matches(header, self._token)
+
+    def take_feedback(
+        self, authorization: str | None, body: bytes, content_type: str | None, client: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Score one labelled feedback post; returns (HTTP status, JSON answer).
+
+        Answers 404 when no feedback token is configured, 401 without the right token, 400 for
+        a body to fix, 404 for a title no recent answer covered; a repeat of the same (title,
+        client) is answered 200 but not counted.
+        """
+        posts = self.metrics.feedback_posts
+        if self._feedback_token is None:
+            posts.labels("off").inc()
+            return 404, {
+                "error": "feedback is off on this drift service: set TRENDING_FEEDBACK_TOKEN "
+                "(the chart's driftDetector.feedback Secret) to take labelled feedback"
+            }
+        if not bearer_token_matches(authorization, self._feedback_token):
+            posts.labels("unauthenticated").inc()
+            return 401, {
+                "error": "missing or wrong bearer token: send Authorization: Bearer "
+                "<the feedback token>"
+            }
+        try:
+            receipt = self.feedback.receive(body, content_type, client)
+        except BadFeedbackError as exc:
+            posts.labels("invalid").inc()
+            return 400, {"error": str(exc)}
+        except UnknownTitleError:
+            posts.labels("unknown_title").inc()
+            return 404, {
+                "error": "no recent prediction for this title_id: feedback must follow a "
+                "prediction whose request carried the title_id"
+            }
+        version = str(receipt.version)
+        posts.labels("counted" if receipt.counted else "duplicate").inc()
+        if receipt.micro_f1 is not None:
+            self.metrics.feedback_micro_f1.labels(self.model_name, version).set(receipt.micro_f1)
+        self.metrics.feedback_window_titles.labels(self.model_name, version).set(
+            receipt.window_titles
         )
+        return 200, {
+            "model": self.model_name,
+            "version": receipt.version,
+            "counted": receipt.counted,
+            "micro_f1": receipt.micro_f1,
+            "window_titles": receipt.window_titles,
+        }
 
     def handle(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         """Take one CloudEvent; return a summary. Raises BadEventError for the sender to fix."""
@@ -229,6 +310,10 @@ class DriftService:
                 n = self.monitor.observe_predictions(
                     self.model_name, version, [p.genres for p in response.predictions]
                 )
+                if version.isdigit():  # feedback is scored per registry version
+                    self.feedback.remember(
+                        ((p.title_id, p.genres) for p in response.predictions), int(version)
+                    )
         except InvalidRequestError as exc:
             raise BadEventError(str(exc)) from None
         self.metrics.events.labels(short, "accepted").inc()
@@ -302,7 +387,7 @@ def registry_loader(registry_uri: str, cache_dir: Path) -> Callable[[str, str], 
 def create_app(
     service: DriftService, *, body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
 ) -> FastAPI:
-    """The FastAPI app: POST / (CloudEvents), GET /healthz, /readyz, /metrics, /drift.
+    """The FastAPI app: POST / (CloudEvents), POST /feedback, GET /healthz, /readyz, /metrics, /drift.
 
     Bodies are read under ``body_timeout_seconds`` and ``MAX_EVENT_BYTES`` (408, 413), and every
     error answers ``{"error": ...}`` (``serving.predictor.http.harden``).
@@ -339,6 +424,17 @@ def create_app(
             service.metrics.events.labels("unknown", "rejected").inc()
             return JSONResponse({"error": str(exc)}, status_code=422)
         return JSONResponse(summary, status_code=202)
+
+    @app.post("/feedback")
+    async def feedback(request: Request) -> JSONResponse:
+        status, answer = service.take_feedback(
+            request.headers.get("authorization"),
+            await request.body(),
+            request.headers.get("content-type"),
+            request.client.host if request.client else "unknown",
+        )
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(answer, status_code=status, headers=headers)
 
     @app.get("/healthz")
     async def healthz() -> PlainTextResponse:

@@ -31,6 +31,14 @@ The local router (``serving.router``) exports the first four per version that an
 - ``trending_router_refused_total{endpoint,reason}``: evidence posts not acted on
   (``unauthenticated``, ``invalid``, ``unknown_title``, ``duplicate``).
 
+On the cluster, the drift service (``serving.drift``) takes labelled feedback at ``/feedback``
+(trending.monitoring.feedback) and exports:
+
+- ``trending_feedback_micro_f1{model,version}``: micro-F1 over the version's last labelled titles
+  (alert ``PerformanceDegraded``).
+- ``trending_feedback_window_titles{model,version}``: labelled titles in that window.
+- ``trending_feedback_posts_total{outcome}``: feedback posts by outcome.
+
 Every family (name, help, labels, buckets) is declared once, below, as a :class:`MetricFamily`;
 the model server and the router build their metrics from these declarations. Nothing registers at
 import: build one ``ServingMetrics`` per process (in ``main``).
@@ -45,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import prometheus_client.metrics
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
@@ -69,6 +77,10 @@ class MetricFamily:
     def counter(self, registry: CollectorRegistry) -> Counter:
         """A ``Counter`` of this family, registered in ``registry``."""
         return Counter(self.name, self.documentation, self.labels, registry=registry)
+
+    def gauge(self, registry: CollectorRegistry) -> Gauge:
+        """A ``Gauge`` of this family, registered in ``registry``."""
+        return Gauge(self.name, self.documentation, self.labels, registry=registry)
 
     def histogram(self, registry: CollectorRegistry) -> Histogram:
         """A ``Histogram`` of this family with its buckets, registered in ``registry``."""
@@ -137,6 +149,21 @@ FEEDBACK_GENRES = MetricFamily(
     "trending_feedback_genres_total",
     "Genre decisions judged by labelled feedback: tp (predicted, labelled), fp, fn.",
     (*_VERSION, "outcome"),
+)
+FEEDBACK_MICRO_F1 = MetricFamily(
+    "trending_feedback_micro_f1",
+    "Micro-F1 of a version's predictions over its last labelled feedback titles (rolling window).",
+    _VERSION,
+)
+FEEDBACK_WINDOW_TITLES = MetricFamily(
+    "trending_feedback_window_titles",
+    "Labelled titles in the rolling micro-F1 window of a version.",
+    _VERSION,
+)
+FEEDBACK_POSTS = MetricFamily(
+    "trending_feedback_posts_total",
+    "Feedback posts by outcome: counted, duplicate, unauthenticated, invalid, unknown_title, off.",
+    ("outcome",),
 )
 SHADOW_AGREEMENT = MetricFamily(
     "trending_shadow_agreement",
