@@ -18,7 +18,6 @@ from trending.registry import (
     RegistryError,
     RollbackUnavailableError,
     VersionNotFoundError,
-    fetch_bundle,
 )
 from trending.registry.objectstore import (
     LocalObjectStore,
@@ -332,7 +331,7 @@ def test_gc_removes_stale_partial_uploads_only_after_the_grace_period(
 # ---- serving contract ---------------------------------------------------------------------------
 
 
-def test_fetch_bundle_from_file_and_s3_roots(
+def test_download_by_alias_or_number_from_file_and_s3_roots(
     moto: s3.MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in s3.s3_env(moto.endpoint).items():
@@ -342,9 +341,10 @@ def test_fetch_bundle_from_file_and_s3_roots(
     for i, uri in enumerate(roots):
         registry = Registry.from_uri(uri, MODEL)
         registry.promote(_register(registry, tmp_path), actor="ci", reason="go")
-        got = fetch_bundle(uri, "production", tmp_path / f"serve-{i}", model_name=MODEL)
+        serving = Registry.from_uri(uri, MODEL)  # what a predictor does with --registry_uri
+        got = serving.download("production", tmp_path / f"serve-{i}")
         assert verify_bundle(got).model_family == "linear"
-        got = fetch_bundle(uri, 1, tmp_path / f"serve-n-{i}", model_name=MODEL)
+        got = serving.download(1, tmp_path / f"serve-n-{i}")
         assert (got / "model.bin").read_bytes() == b"weights"
 
 

@@ -44,7 +44,6 @@ from trending.registry.records import (
     VersionNotFoundError,
     VersionRecord,
 )
-from trending.registry.versions import fetch_bundle
 
 
 class Registry(GarbageCollector):
@@ -71,6 +70,5 @@ __all__ = [
     "RollbackUnavailableError",
     "VersionNotFoundError",
     "VersionRecord",
-    "fetch_bundle",
     "stage_new_version",
 ]

@@ -19,7 +19,6 @@ from trending.modelling.bundle import (
 from trending.registry.events import EventLog
 from trending.registry.objectstore import ObjectNotFoundError, PreconditionFailedError
 from trending.registry.records import (
-    DEFAULT_MODEL_NAME,
     LATEST,
     PRODUCTION,
     AliasNotFoundError,
@@ -295,25 +294,3 @@ class Versions(EventLog):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return dest
-
-
-def fetch_bundle(
-    registry_uri: str,
-    ref: str | int,
-    dest_dir: Path,
-    *,
-    model_name: str = DEFAULT_MODEL_NAME,
-) -> Path:
-    """The serving contract: download a verified bundle by alias or version number.
-
-    Args:
-        registry_uri: ``file:///abs/dir`` or ``s3://bucket/prefix`` (S3 credentials come from
-            ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_ENDPOINT_URL``).
-        ref: A version number, ``"latest"``, or an alias such as ``"production"``/``"canary"``.
-        dest_dir: A new or empty folder to hold the bundle.
-        model_name: The registered model.
-
-    Returns:
-        ``dest_dir``, holding the bundle with every checksum verified.
-    """
-    return Versions.from_uri(registry_uri, model_name).download(ref, dest_dir)
