@@ -148,7 +148,8 @@ def below_default_policy(decision: dict[str, Any], family: str | None = None) ->
     family = family or decision.get("choice", {}).get("champion") or next(iter(decisions), None)
     # prefix -> (default bound, whether the default needs observed to be strictly above it)
     bounds = {
-        "robustness:": (default.min_robustness_pass_rate, False),
+        # Only pass-rate checks: stability checks observe an excess change (lower is better).
+        "robustness:directional:": (default.min_robustness_pass_rate, False),
         "regression:": (-default.max_regression, False),
         "floor:micro_f1": (default.min_micro_f1, False),
         "floor:macro_f1": (default.min_macro_f1, False),

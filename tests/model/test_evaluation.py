@@ -14,8 +14,10 @@ from trending.modelling.evaluation import (
     build_report,
     calibration,
     classification_metrics,
+    paired_micro_f1_difference,
     per_genre_metrics,
     pr_auc_summary,
+    row_counts,
     slice_metrics,
     tune_thresholds,
 )
@@ -113,3 +115,14 @@ def test_vectorised_threshold_tuning_matches_per_threshold_f1():
         best = max(range(len(THRESHOLD_GRID)), key=lambda i: (round(f1s[i], 12), THRESHOLD_GRID[i]))
         expected.append(float(THRESHOLD_GRID[best]))
     assert tune_thresholds(y_true, scores) == expected
+
+
+def test_row_counts_and_the_paired_bootstrap_of_micro_f1():
+    y_true = np.array([[1, 0], [1, 1], [0, 1]])
+    y_pred = np.array([[1, 1], [1, 0], [0, 1]])
+    assert row_counts(y_true, y_pred) == [(1, 1, 0), (1, 0, 1), (1, 0, 0)]
+    counts = row_counts(y_true, y_pred)
+    assert np.all(paired_micro_f1_difference(counts, counts) == 0)  # paired: ties cancel
+    perfect = row_counts(y_true, y_true)
+    gaps = paired_micro_f1_difference(perfect, counts, resamples=500)
+    assert gaps.min() >= 0 and gaps.mean() == pytest.approx(0.25, abs=0.08)  # 1.0 vs 0.75

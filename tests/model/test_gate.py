@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from report_builders import make_report
 
-from trending.modelling.evaluation import RobustnessCheck, RobustnessReport
+from trending.modelling.evaluation import RobustnessCheck, RobustnessReport, build_report
 from trending.modelling.gate import GateFailedError, GatePolicy, choose_champion, decide, enforce
 from trending.rollout.release import judge_candidates, require_champion, run_summary
 
@@ -204,3 +206,37 @@ def test_no_champion_raises_gate_failed_error_with_every_candidate_and_a_summary
     }
     assert require_champion(won) == "bert"
     assert run_summary(won, registered_version=3)[-1] == "registered: version 3 (bert)"
+
+
+def report_from_rows(family: str, y_true: np.ndarray, y_pred: np.ndarray):
+    frame = pd.DataFrame({"kind": ["movie"] * len(y_true), "plot": ["x" * 100] * len(y_true)})
+    return build_report(
+        model_family=family,
+        genres=["Comedy", "Drama", "Horror"],
+        thresholds=[0.5] * 3,
+        frame=frame,
+        y_true=y_true,
+        scores=y_pred * 0.8 + 0.1,
+    )
+
+
+def test_trailing_the_baseline_within_noise_passes_and_clearly_below_fails():
+    rng = np.random.default_rng(1)
+    y = (rng.random((240, 3)) < 0.4).astype(int)
+
+    def predictions(errors: int, seed: int) -> np.ndarray:
+        wrong = np.random.default_rng(seed).choice(y.size, errors, replace=False)
+        flipped = y.copy().ravel()
+        flipped[wrong] = 1 - flipped[wrong]
+        return flipped.reshape(y.shape)
+
+    baseline = report_from_rows("linear", y, predictions(40, 2))
+    close = report_from_rows("xgboost", y, predictions(42, 3))  # two more mistakes in 720
+    far = report_from_rows("xgboost", y, predictions(120, 4))
+    assert close.overall["micro_f1"] < baseline.overall["micro_f1"]
+    near = decide(close, baseline=baseline)
+    check = next(c for c in near.checks if c.name == "baseline:linear")
+    assert check.passed and "not better beyond noise" in check.message, check.message
+    worse = decide(far, baseline=baseline)
+    assert "baseline:linear" in {c.name for c in worse.failures}
+    assert "does not beat the baseline" in worse.summary()

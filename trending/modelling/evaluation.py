@@ -80,6 +80,41 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     }
 
 
+def row_counts(y_true: np.ndarray, y_pred: np.ndarray) -> list[tuple[int, int, int]]:
+    """Per row: (true positives, false positives, false negatives) of multi-hot predictions."""
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    tp = (y_true & y_pred).sum(axis=1)
+    fp = (~y_true & y_pred).sum(axis=1)
+    fn = (y_true & ~y_pred).sum(axis=1)
+    return [(int(a), int(b), int(c)) for a, b, c in zip(tp, fp, fn, strict=True)]
+
+
+def paired_micro_f1_difference(
+    ours: Sequence[Sequence[int]],
+    theirs: Sequence[Sequence[int]],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Bootstrap distribution of micro-F1(ours) - micro-F1(theirs) over the same test rows.
+
+    Rows are resampled together for both models (a paired bootstrap), so what both get right or
+    wrong cancels and only their disagreements count.
+    """
+    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"row counts of different test rows: {a.shape} vs {b.shape}")
+    picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
+
+    def micro_f1(counts: np.ndarray) -> np.ndarray:
+        totals = counts[picks].sum(axis=1)  # (resamples, 3)
+        tp, fp, fn = totals[:, 0], totals[:, 1], totals[:, 2]
+        denominator = 2 * tp + fp + fn
+        return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+    return micro_f1(a) - micro_f1(b)
+
+
 # ---- report models ----------------------------------------------------------------------------
 
 
@@ -193,6 +228,11 @@ class EvaluationReport(BaseModel):
     data_snapshot_id: str | None = None
     code_version: str = "unknown"
     test_rows: int = 0
+    row_counts: list[tuple[int, int, int]] | None = Field(
+        None,
+        description="Per test row (in order): true positives, false positives, false negatives; "
+        "the gate's paired bootstrap against the baseline on the same rows reads them.",
+    )
     train_seconds: float | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -429,5 +469,6 @@ def build_report(
         calibration=calibration(y_true, scores),
         robustness=robustness or RobustnessReport(),
         test_rows=len(y_true),
+        row_counts=row_counts(y_true, y_pred),
         **fields,
     )
