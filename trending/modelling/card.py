@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,93 @@ LIMITATIONS = (
 )
 
 
+STALENESS_RESULTS = "benchmarks/results/staleness.json"
+
+
+def load_evidence(results_dir: Path, family: str) -> dict[str, Any]:
+    """What the benchmarks measured for ``family``: feature groups, search, staleness.
+
+    Reads ``models.json`` (keys ``ablation`` and ``search``) and ``staleness.json`` in
+    ``results_dir`` (benchmarks/results); a missing file or key leaves that part out.
+    """
+
+    def read(name: str) -> dict[str, Any]:
+        path = Path(results_dir) / name
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    models, staleness = read("models.json"), read("staleness.json")
+    evidence: dict[str, Any] = {}
+    if ablation := models.get("ablation"):
+        evidence["feature_groups"] = {
+            "metric": ablation.get("metric"),
+            "data": ablation.get("data"),
+            "groups": ablation.get("groups", {}),
+        }
+    if search := models.get("search", {}).get(family):
+        evidence["search"] = {
+            "best_params": search.get("best_params"),
+            "best_micro_f1": search.get("best_micro_f1"),
+            "trials": len(search.get("trials", [])),
+            "data": search.get("data"),
+        }
+    if curve := staleness.get("families", {}).get(family):
+        evidence["staleness"] = {
+            "reference": STALENESS_RESULTS,
+            "micro_f1_drop_per_year": curve.get("micro_f1_drop_per_year"),
+            "train_until": staleness.get("train_until"),
+        }
+    return evidence
+
+
+def _evidence_sections(
+    evidence: Mapping[str, Any],
+) -> list[tuple[str, str, list[str], list[list[Any]]]]:
+    sections: list[tuple[str, str, list[str], list[list[Any]]]] = []
+    if groups := evidence.get("feature_groups"):
+        sections.append(
+            (
+                "Feature groups: gain and serving cost",
+                f"Gain: drop of {groups.get('metric')} when the group is left out "
+                f"({groups.get('data')}); a gain not above its noise does not show the group helps.",
+                ["group", "gain", "noise", "helps", "columns", "non-zeros/title", "µs/title"],
+                [
+                    [
+                        name,
+                        g.get("gain"),
+                        g.get("noise"),
+                        "yes" if g.get("beneficial") else "no",
+                        g.get("columns"),
+                        g.get("nonzeros_per_title"),
+                        g.get("serving_us_per_title"),
+                    ]
+                    for name, g in groups.get("groups", {}).items()
+                ],
+            )
+        )
+    if search := evidence.get("search"):
+        sections.append(
+            (
+                "Hyper-parameter search",
+                f"Best of {search.get('trials')} seeded trials on {search.get('data')}: "
+                f"micro-F1 {_fmt(search.get('best_micro_f1'))} on the held-out rows.",
+                ["parameter", "best value"],
+                [[k, v] for k, v in (search.get("best_params") or {}).items()],
+            )
+        )
+    if stale := evidence.get("staleness"):
+        sections.append(
+            (
+                "Staleness",
+                f"Micro-F1 drop per year of release-year age: "
+                f"{_fmt(stale.get('micro_f1_drop_per_year'))} (trained on titles up to "
+                f"{stale.get('train_until')}); curve: {stale.get('reference')}.",
+                [],
+                [],
+            )
+        )
+    return sections
+
+
 class ModelCardPaths(BaseModel):
     """Where the card was written."""
 
@@ -45,10 +133,18 @@ class ModelCardPaths(BaseModel):
 
 
 def card_content(
-    report: EvaluationReport, gate: GateDecision, manifest: BundleManifest
+    report: EvaluationReport,
+    gate: GateDecision,
+    manifest: BundleManifest,
+    evidence: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The card as one JSON-ready dict (the JSON card is exactly this)."""
+    """The card as one JSON-ready dict (the JSON card is exactly this).
+
+    ``evidence`` (``load_evidence``): feature-group gains and costs, the search's best trial
+    and the staleness curve, shown when present.
+    """
     return {
+        **dict(evidence or {}),
         "model_family": manifest.model_family,
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
@@ -95,7 +191,10 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _sections(
-    report: EvaluationReport, gate: GateDecision, manifest: BundleManifest
+    report: EvaluationReport,
+    gate: GateDecision,
+    manifest: BundleManifest,
+    evidence: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, str, list[str], list[list[Any]]]]:
     """(title, text, table header, table rows) per section; shared by Markdown and HTML."""
     overall = report.overall
@@ -198,14 +297,20 @@ def _sections(
                 for c in gate.checks
             ],
         ),
+        *_evidence_sections(evidence or {}),
         ("Limitations", "\n".join(f"- {item}" for item in LIMITATIONS), [], []),
     ]
 
 
-def render_markdown(report: EvaluationReport, gate: GateDecision, manifest: BundleManifest) -> str:
+def render_markdown(
+    report: EvaluationReport,
+    gate: GateDecision,
+    manifest: BundleManifest,
+    evidence: Mapping[str, Any] | None = None,
+) -> str:
     """The card as Markdown (for ``dsl.Markdown`` and the registry's docs)."""
     parts = [f"# Model card: genre classifier ({manifest.model_family})"]
-    for title, text, header, rows in _sections(report, gate, manifest):
+    for title, text, header, rows in _sections(report, gate, manifest, evidence):
         parts.append(f"## {title}")
         if text:
             parts.append(text)
@@ -222,7 +327,12 @@ def _html_table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(report: EvaluationReport, gate: GateDecision, manifest: BundleManifest) -> str:
+def render_html(
+    report: EvaluationReport,
+    gate: GateDecision,
+    manifest: BundleManifest,
+    evidence: Mapping[str, Any] | None = None,
+) -> str:
     """The card as one self-contained HTML page (plots inlined as base64 PNGs)."""
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -233,7 +343,7 @@ def render_html(report: EvaluationReport, gate: GateDecision, manifest: BundleMa
         ".fail{color:#b00}</style></head><body>",
         f"<h1>Model card: genre classifier ({html.escape(manifest.model_family)})</h1>",
     ]
-    for title, text, header, rows in _sections(report, gate, manifest):
+    for title, text, header, rows in _sections(report, gate, manifest, evidence):
         css = " class='fail'" if title.endswith("FAILED") else ""
         out.append(f"<h2{css}>{html.escape(title)}</h2>")
         if text:
@@ -250,7 +360,11 @@ def render_html(report: EvaluationReport, gate: GateDecision, manifest: BundleMa
 
 
 def write_model_card(
-    report: EvaluationReport, gate: GateDecision, manifest: BundleManifest, out_dir: Path
+    report: EvaluationReport,
+    gate: GateDecision,
+    manifest: BundleManifest,
+    out_dir: Path,
+    evidence: Mapping[str, Any] | None = None,
 ) -> ModelCardPaths:
     """Write ``model_card.html``, ``model_card.json`` and ``model_card.md`` into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -260,9 +374,9 @@ def write_model_card(
         json_path=out_dir / "model_card.json",
         markdown=out_dir / "model_card.md",
     )
-    paths.html.write_text(render_html(report, gate, manifest))
+    paths.html.write_text(render_html(report, gate, manifest, evidence))
     paths.json_path.write_text(
-        json.dumps(card_content(report, gate, manifest), indent=2, default=str)
+        json.dumps(card_content(report, gate, manifest, evidence), indent=2, default=str)
     )
-    paths.markdown.write_text(render_markdown(report, gate, manifest))
+    paths.markdown.write_text(render_markdown(report, gate, manifest, evidence))
     return paths
