@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from trending.modelling.bundle import (
+    FORMAT_VERSION,
     MANIFEST_NAME,
     BundleError,
+    BundleSignatureError,
+    UnsafeBundleError,
     read_manifest,
     sha256_file,
     verify_bundle,
@@ -265,7 +269,9 @@ class Versions(EventLog):
 
         Raises:
             VersionNotFoundError, AliasNotFoundError: ``ref`` names no complete version.
-            IncompleteVersionError: A stored file is missing or corrupt.
+            IncompleteVersionError: A stored file is missing or corrupt, or the version is
+                refused here (an old bundle format, unsigned, signed by another key): the
+                message says which and what to do.
         """
         record = self._published(self.resolve(ref))
         dest = Path(dest)
@@ -283,14 +289,48 @@ class Versions(EventLog):
                     self.store.get_file(f"{prefix}/{rel}", tmp / rel)
                 verify_bundle(tmp)
             except (BundleError, ObjectNotFoundError) as exc:
-                raise IncompleteVersionError(
-                    f"version {record.version} of {self.model_name} in {self.store.uri} is "
-                    f"damaged ({exc}); the store was changed outside the registry — "
-                    "promote or load another version"
-                ) from None
+                raise IncompleteVersionError(self._refusal(record.version, exc, tmp)) from None
             if dest.exists():
                 dest.rmdir()
             os.replace(tmp, dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return dest
+
+    def _refusal(self, version: int, exc: Exception, folder: Path) -> str:
+        """Why a stored version was not handed out, and what to do about it.
+
+        An old format or a missing/foreign signature is not damage: the stored version is
+        intact, it was registered before bundles were pickle-free or signed (or with another key),
+        so the fix is to register it again, not to look for whoever changed the store.
+        """
+        where = f"version {version} of {self.model_name} in {self.store.uri}"
+        reason = str(exc).replace(f"bundle {folder}", where).replace(str(folder), where)
+        if isinstance(exc, UnsafeBundleError) and _format_of(folder) != FORMAT_VERSION:
+            return (
+                f"{reason}; then promote the new version (`trending registry promote <n>`). "
+                f"The stored {where} is intact but will not be loaded by this code"
+            )
+        if isinstance(exc, BundleSignatureError) and "does not match its contents" not in reason:
+            # "<where> is not signed, ... trusts key K ...: <advice for a bundle folder>".
+            what = reason.split(": ", 1)[0]
+            return (
+                f"{what}. The stored version is intact: it was registered without the "
+                "pipeline's TRENDING_BUNDLE_SIGNING_KEY (or with another key). Register its "
+                "bundle again with the key set (the training pipeline's register step, or "
+                "`trending registry register <bundle>`) and promote the new version; "
+                "TRENDING_BUNDLE_PUBLIC_KEY decides which key this process trusts"
+            )
+        return (
+            f"{where} is damaged ({reason}); the store was changed outside the registry — "
+            "promote or load another version"
+        )
+
+
+def _format_of(bundle_dir: Path) -> object:
+    """The ``format_version`` a downloaded manifest declares (None when unreadable)."""
+    try:
+        raw = json.loads((bundle_dir / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return raw.get("format_version") if isinstance(raw, dict) else None
