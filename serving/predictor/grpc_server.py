@@ -4,6 +4,10 @@ gRPC's server decodes each request message before any interceptor or servicer se
 that is not the method's protobuf message fails there and the client gets ``UNKNOWN`` with a
 Python exception's text. ``MessageGuard`` decodes instead and answers ``INVALID_ARGUMENT`` with
 what to send. It also refuses the repository extension (load/unload), as the REST guard does.
+
+``ModelMetadata`` answers what the REST metadata route answers (``versions``, ``platform``,
+tensors; :func:`serving.predictor.http.model_metadata`): KServe's servicer leaves ``versions``
+out and the platform empty.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from typing import Any
 
 import grpc
 from grpc import aio
+from kserve.errors import ModelNotFound
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
+
+from serving.predictor.http import model_metadata
 
 _UNREADABLE = object()
 REPOSITORY_METHODS = ("RepositoryModelLoad", "RepositoryModelUnload")
@@ -68,6 +76,43 @@ class MessageGuard(aio.ServerInterceptor):
         )
 
 
+class MetadataServicer(InferenceServicer):
+    """KServe's servicer whose ``ModelMetadata`` carries versions, platform and tensors."""
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        """The REST metadata as a protobuf message; another version than the one held: NOT_FOUND."""
+        try:
+            model = self._data_plane.get_model_from_registry(request.name)
+        except ModelNotFound:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"model {request.name!r} is not served here"
+            )
+        described = model_metadata(model)
+        versions = [str(v) for v in described.get("versions") or []]
+        if request.version and request.version not in versions:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"model {request.name} has version {', '.join(versions) or 'none'} here, "
+                f"not {request.version}: ask for that version, or leave the version empty",
+            )
+        return pb.ModelMetadataResponse(
+            name=described["name"],
+            versions=versions,
+            platform=described.get("platform", ""),
+            inputs=[_tensor(t) for t in described.get("inputs", [])],
+            outputs=[_tensor(t) for t in described.get("outputs", [])],
+        )
+
+
+def _tensor(described: dict[str, Any]) -> pb.ModelMetadataResponse.TensorMetadata:
+    """One tensor's metadata (the protobuf message has no ``parameters``)."""
+    return pb.ModelMetadataResponse.TensorMetadata(
+        name=described["name"], datatype=described["datatype"], shape=described["shape"]
+    )
+
+
 class GuardedGRPCServer(GRPCServer):
     """KServe's ``GRPCServer`` with ``MessageGuard`` first among its interceptors.
 
@@ -103,7 +148,7 @@ class GuardedGRPCServer(GRPCServer):
             ],
         )
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(self._data_plane, self._model_repository_extension), self._server
+            MetadataServicer(self._data_plane, self._model_repository_extension), self._server
         )
         host = f"[{self._host}]" if ":" in self._host else self._host
         self.bound_port = self._server.add_insecure_port(f"{host}:{self._port}")

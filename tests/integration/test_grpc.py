@@ -95,3 +95,30 @@ def test_grpc_requests_are_counted_with_http_equivalent_codes(server):
     with pytest.raises(grpc.aio.AioRpcError):
         infer(server[1], [""])
     assert (count("200") - ok, count("400") - bad) == (1, 1)
+
+
+def test_grpc_model_metadata_matches_the_rest_metadata(server):
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    rest = httpx.get(f"{server[0]}/v2/models/{MODEL}").json()
+    with grpc.insecure_channel(server[1]) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        got = stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL), timeout=30)
+        held = stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL, version="3"), timeout=30)
+        refused = {}
+        for name, version in ((MODEL, "9"), ("other", "")):
+            with pytest.raises(grpc.RpcError) as info:
+                stub.ModelMetadata(pb.ModelMetadataRequest(name=name, version=version), timeout=30)
+            refused[name] = (info.value.code(), info.value.details())
+    assert list(got.versions) == ["3"] == rest["versions"]  # --model_version 3
+    assert got.platform == rest["platform"] and got.platform.startswith("trending-")
+    tensors = {t.name: (t.datatype, list(t.shape)) for t in [*got.inputs, *got.outputs]}
+    assert tensors == {
+        "plot": ("BYTES", [-1]),
+        "genres": ("BYTES", [-1]),
+        "scores": ("FP32", [-1, 19]),
+    }
+    assert held == got
+    assert refused[MODEL][0] == grpc.StatusCode.NOT_FOUND and "not 9" in refused[MODEL][1]
+    assert refused["other"][0] == grpc.StatusCode.NOT_FOUND
