@@ -25,6 +25,7 @@ DEV_SECRETS=(
   "trending-s3 AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY"
   "trending-redis REDIS_PASSWORD"
   "trending-retrain-trigger TRENDING_TRIGGER_TOKEN"
+  "trending-drift-feedback TRENDING_FEEDBACK_TOKEN"
 )
 # The Secrets the compiled pipelines mount: copied, same values, into the KFP namespace.
 PIPELINE_SECRETS=(trending-s3 trending-redis)

@@ -34,6 +34,7 @@ BASE_VALUES: Obj = {
     "s3": {"existingSecret": "trending-s3"},
     "featureStore": {"redis": {"host": "redis", "existingSecret": "trending-redis"}},
     "retrainTrigger": {"existingSecret": "trending-retrain-trigger"},
+    "driftDetector": {"feedback": {"existingSecret": "trending-drift-feedback"}},
     "monitoring": {"prometheusOperator": "disabled", "grafanaDashboard": {"enabled": False}},
 }
 COMPONENT_VALUES: dict[str, Obj] = {

@@ -97,6 +97,13 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
+{{/* Name of the Secret holding TRENDING_FEEDBACK_TOKEN; empty: the drift detector's /feedback is off. */}}
+{{- define "trending.feedbackSecretName" -}}
+{{- if .Values.driftDetector.feedback.existingSecret }}{{ .Values.driftDetector.feedback.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "drift-feedback") }}
+{{- end }}
+{{- end }}
+
 {{/* S3 endpoint: explicit, else the in-chart MinIO, else empty (AWS default). */}}
 {{- define "trending.s3Endpoint" -}}
 {{- if .Values.s3.endpoint }}{{ .Values.s3.endpoint }}
