@@ -279,6 +279,8 @@ def evaluate_candidate(
             thresholds=manifest.thresholds,
             max_cases=robustness_cases,
             seed=seed,
+            # Failing examples name their title (the title id when the rows carry no title).
+            titles=next((list(labelled[c]) for c in ("title", "title_id") if c in labelled), None),
         )
         if robustness
         else None
