@@ -269,8 +269,8 @@ class OnlineFeatureReader:
     feature service's projection once (again after the registry's ``cache_ttl_seconds``), then
     asks the configured online store (``RedisOnlineStore``, ``SqliteOnlineStore``, ...) through
     its ``online_read``, on one store instance whose client connection is reused. What it returns
-    is what ``get_online_features`` returns (tests/unit/test_feature_store.py compares them);
-    docs/adr/0013-online-feature-reads.md records why.
+    is what ``get_online_features`` returns (tests/integration/test_feast_fast_paths.py compares
+    them); docs/adr/0016-feast-online-reads-and-materialization.md records why.
 
     Args:
         store: The Feast store (its config and registry).
