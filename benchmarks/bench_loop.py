@@ -22,6 +22,15 @@ drifted request:
 - retrain_started: the trigger's ``retrain_started`` event (its launcher returned a run id);
 - run_process_started: the launched run's own first statement (its clock).
 
+``--profile cluster`` runs the cluster profile's path instead, as tests/integration/
+test_cluster_loop.py does: the bundle's detector uses the Alibi Detect backend (without the
+semantic MMD detector, whose MiniLM encoder bench_drift.py times), and the trigger runs with
+``--launcher kfp``: ``kfp.Client`` (through ``python -m cli pipeline start``) starts the uploaded
+continuous-training version on a recording KFP v2beta1 endpoint (tests/fakes/kfp_api.py; no KFP
+API server runs here). Its last stage is ``run_requested``: the endpoint received the run's
+``POST /runs`` (polled every 0.2 s), and ``retrain_started`` follows it (the run id returned).
+Results are merged into loop.json under ``cluster`` (the local profile's keys stay).
+
 The launcher is the real ``LocalCommandLauncher`` (``--launcher local``) with ``--command`` set to
 a four-line script that records the launch: the trigger really starts a subprocess, but not the
 continuous-training pipeline (its cost is in bench_pipeline.py).
@@ -59,6 +68,9 @@ from cli.processes import flags, running_service, wait_until
 from trending.data.synthetic import DriftKnobs, generate_titles
 from trending.registry import Registry
 
+# The recording KFP endpoint lives with the tests' fakes (benchmarks are not packaged).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 REPO = Path(__file__).resolve().parents[1]
 MONITORING = REPO / "monitoring"
 RESULTS = REPO / "benchmarks" / "results" / "loop.json"
@@ -74,6 +86,8 @@ STAGES = (
     "retrain_started",
     "run_process_started",
 )
+CLUSTER_STAGES = (*STAGES[:4], "run_requested", "retrain_started")
+APP_VERSION = "0.0.0-bench"
 RECORD_LAUNCH = """\
 import json, os, sys, time
 with open(sys.argv[1], "a") as f:
@@ -82,14 +96,18 @@ with open(sys.argv[1], "a") as f:
 """
 
 
-def train_bundle_with_detector(directory: Path, titles: int) -> Path:
-    """An XGBoost bundle on synthetic titles with its drift detector, as the pipeline makes one."""
+def train_bundle_with_detector(directory: Path, titles: int, backend: str = "scipy") -> Path:
+    """An XGBoost bundle on synthetic titles with its drift detector, as the pipeline makes one.
+
+    ``backend`` alibi: Alibi Detect's tests, without the semantic detector (bench_drift.py).
+    """
     from trending.modelling.training import split_labelled, train_bundle
     from trending.monitoring.drift import add_drift_detector
 
     train, _ = split_labelled(generate_titles(titles, seed=5), test_size=0.2, seed=5)
     train_bundle(train, directory, data_snapshot_id="bench-loop-synthetic")
-    add_drift_detector(directory, train)
+    extra = {"semantic": False} if backend == "alibi" else {}
+    add_drift_detector(directory, train, backend=backend, **extra)  # type: ignore[arg-type]
     return directory
 
 
@@ -168,16 +186,23 @@ def prometheus_sees_no_drift(prometheus_url: str) -> bool:
 
 
 def follow_loop(
-    url: dict[str, str], registry: Registry, launches: Path, traffic: Traffic, timeout: float
+    url: dict[str, str],
+    registry: Registry,
+    launches: Path,
+    traffic: Traffic,
+    timeout: float,
+    kfp: Any = None,
 ) -> tuple[dict[str, float], int]:
     """Each stage's wall-clock time, and the drifted requests sent when the drift gauge turned 1.
 
-    Polls every 0.2 s until the launched run has recorded itself.
+    Polls every 0.2 s until the launched run has recorded itself (``kfp``: until the recording
+    KFP endpoint has the run's request and the trigger its run id).
     """
+    stages = STAGES if kfp is None else CLUSTER_STAGES
     seen: dict[str, float] = {}
     sent_when_flagged = 0
     deadline = time.monotonic() + timeout
-    while len(seen) < len(STAGES):
+    while len(seen) < len(stages):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the loop did not close in {timeout:.0f} s; stages seen: {seen}")
         now = time.time()
@@ -191,9 +216,11 @@ def follow_loop(
         if "alert_firing" not in seen and any(a["state"] == "firing" for a in alerts):
             seen["alert_firing"] = now
         for event in registry.events():
-            if event.kind in STAGES and event.kind not in seen:
+            if event.kind in stages and event.kind not in seen:
                 seen[event.kind] = event.at.timestamp()
-        if launches.is_file() and launches.read_text():
+        if kfp is not None and "run_requested" not in seen and kfp.recorded("POST", "/runs"):
+            seen["run_requested"] = now
+        if kfp is None and launches.is_file() and launches.read_text():
             seen["run_process_started"] = json.loads(launches.read_text().splitlines()[0])["at"]
         time.sleep(0.2)
     return seen, sent_when_flagged
@@ -209,7 +236,20 @@ def one_repeat(
     recorder.write_text(RECORD_LAUNCH)
     registry_uri = (work / "registry").resolve().as_uri()
     registry = Registry.from_uri(registry_uri, MODEL)
+    cluster = args.profile == "cluster"
     with ExitStack() as stack:
+        if cluster:
+            from fakes.kfp_api import FakeKfpApi
+
+            kfp = stack.enter_context(FakeKfpApi())
+            kfp.upload("continuous-training", APP_VERSION)
+            launcher = {"launcher": "kfp", "kfp_host": kfp.url, "kfp_pipeline_version": APP_VERSION}
+        else:
+            kfp = None
+            launcher = {
+                "launcher": "local",
+                "command": shlex.join([sys.executable, str(recorder), str(launches)]),
+            }
         drift = stack.enter_context(
             running_service(
                 "serving.drift",
@@ -231,8 +271,7 @@ def one_repeat(
                     registry_uri=registry_uri,
                     model_name=MODEL,
                     cooldown_seconds=3600,
-                    launcher="local",
-                    command=shlex.join([sys.executable, str(recorder), str(launches)]),
+                    **launcher,
                     port=0,
                 ),
                 work / "trigger.log",
@@ -293,21 +332,30 @@ def one_repeat(
         stack.callback(traffic.stop)
         traffic.started_sending.wait(timeout=30)
         assert traffic.first_sent_at is not None
-        seen, sent_when_flagged = follow_loop(url, registry, launches, traffic, args.timeout)
+        seen, sent_when_flagged = follow_loop(url, registry, launches, traffic, args.timeout, kfp)
         traffic.stop()
+    stages = CLUSTER_STAGES if cluster else STAGES
     started = seen["retrain_started"] - traffic.first_sent_at
-    return {
-        "seconds_after_injection": {k: round(seen[k] - traffic.first_sent_at, 2) for k in STAGES},
+    outcome = {
+        "seconds_after_injection": {k: round(seen[k] - traffic.first_sent_at, 2) for k in stages},
         "stage_seconds": {
-            stage: round(seen[stage] - (seen[STAGES[i - 1]] if i else traffic.first_sent_at), 2)
-            for i, stage in enumerate(STAGES)
+            stage: round(seen[stage] - (seen[stages[i - 1]] if i else traffic.first_sent_at), 2)
+            for i, stage in enumerate(stages)
         },
         "injection_to_retrain_started_seconds": round(started, 2),
         "drifted_requests_when_flagged": sent_when_flagged,
         "drifted_requests_sent": traffic.sent,
         "request_errors": calm.errors + traffic.errors,
-        "launched": json.loads(launches.read_text().splitlines()[0])["argv"],
     }
+    if kfp is None:
+        outcome["launched"] = json.loads(launches.read_text().splitlines()[0])["argv"]
+    else:
+        (run,) = kfp.recorded("POST", "/runs")
+        outcome["injection_to_run_requested_seconds"] = round(
+            seen["run_requested"] - traffic.first_sent_at, 2
+        )
+        outcome["run_parameters"] = run.body["runtime_config"]["parameters"]
+    return outcome
 
 
 def _versions(binaries: dict[str, str]) -> dict[str, str]:
@@ -329,13 +377,22 @@ def main() -> dict[str, Any]:
     parser.add_argument("--train_titles", type=int, default=1500)
     parser.add_argument("--timeout", type=float, default=300.0, help="per repeat, seconds")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile",
+        choices=("local", "cluster"),
+        default="local",
+        help="cluster: Alibi backend and the kfp launcher (merged into loop.json under 'cluster')",
+    )
     args = parser.parse_args()
+    cluster = args.profile == "cluster"
+    stages = CLUSTER_STAGES if cluster else STAGES
 
     binaries = find_monitoring_binaries()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     print(f"processes' logs and state: {work}", flush=True)
-    bundle = train_bundle_with_detector(work / "bundle", args.train_titles)
+    backend = "alibi" if cluster else "scipy"
+    bundle = train_bundle_with_detector(work / "bundle", args.train_titles, backend)
     runs = []
     for i in range(args.repeats):
         (work / f"run-{i}").mkdir()
@@ -368,9 +425,13 @@ def main() -> dict[str, Any]:
             "drifted_requests_per_second": args.rate,
             "titles_per_request": 1,
             "drift_knobs": vars(DRIFT),
+            "drift_backend": backend + (" (semantic MMD off)" if cluster else ""),
             "launcher": (
-                "LocalCommandLauncher (--launcher local) with --command = a script that records "
-                "the launch: a real subprocess, not the continuous-training pipeline"
+                "KfpPipelineLauncher (--launcher kfp): python -m cli pipeline start, kfp.Client "
+                "-> a recording KFP v2beta1 endpoint (tests/fakes/kfp_api.py)"
+                if cluster
+                else "LocalCommandLauncher (--launcher local) with --command = a script that "
+                "records the launch: a real subprocess, not the continuous-training pipeline"
             ),
             "processes": "predictor (payload log) -> drift service -> Prometheus -> "
             "Alertmanager -> trigger -> launcher, all on loopback, fresh per repeat",
@@ -379,13 +440,22 @@ def main() -> dict[str, Any]:
         "repeats": runs,
         "median_seconds_after_injection": {
             stage: round(statistics.median(r["seconds_after_injection"][stage] for r in runs), 2)
-            for stage in STAGES
+            for stage in stages
         },
         "median_injection_to_retrain_started_seconds": round(statistics.median(totals), 2),
         "max_injection_to_retrain_started_seconds": max(totals),
     }
+    if cluster:
+        requested = [r["injection_to_run_requested_seconds"] for r in runs]
+        result["median_injection_to_run_requested_seconds"] = round(statistics.median(requested), 2)
+    # Merge: each profile replaces only its own keys (the local profile's at the top level).
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    merged = json.loads(args.output.read_text()) if args.output.is_file() else {}
+    if cluster:
+        merged["cluster"] = result
+    else:
+        merged.update(result)
+    args.output.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"median {result['median_injection_to_retrain_started_seconds']} s -> {args.output}")
     return result
 
