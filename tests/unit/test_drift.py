@@ -150,3 +150,26 @@ def test_alibi_backend_round_trips_and_agrees_with_scipy(
     assert drifted.detectors["features"].distance == pytest.approx(
         scipy_result.detectors["features"].distance, abs=1e-3
     )
+
+
+@pytest.mark.slow  # imports torch through alibi-detect
+@pytest.mark.skipif(
+    importlib.util.find_spec("alibi_detect") is None, reason="alibi-detect not installed"
+)
+def test_alibi_backend_scores_a_model_that_never_predicts_some_genres(tmp_path: Path) -> None:
+    from trending.monitoring.drift.backends import AlibiDriftBackend
+
+    rng = np.random.default_rng(3)
+    x_ref = rng.normal(size=(300, 4)).astype(np.float32)
+    y_ref = (rng.random((300, 5)) < 0.3).astype(np.int64)
+    y_ref[:, 4] = 0  # a genre the model never predicts (ChiSquareDrift alone raises on it)
+    backend = AlibiDriftBackend.fit(x_ref, y_ref, p_val=0.05)
+    (tmp_path / "alibi").mkdir()
+    backend.save(tmp_path)
+    loaded = AlibiDriftBackend.load(tmp_path, p_val=0.05)
+
+    calm = y_ref[:100].copy()
+    assert not loaded.predictions(calm).is_drift
+    newly_predicted = calm.copy()
+    newly_predicted[:60, 4] = 1  # the never-predicted genre appears in 60 % of the window
+    assert loaded.predictions(newly_predicted).is_drift

@@ -8,6 +8,7 @@ backend works without it (docs/adr/0008-drift-backends.md).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -20,6 +21,7 @@ DriftBackendName = Literal["scipy", "alibi"]
 BACKENDS: tuple[str, ...] = ("scipy", "alibi")
 FEATURE_DETECTOR = "features"
 PREDICTION_DETECTOR = "predictions"
+PREDICTION_COLUMNS = "prediction_columns.json"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,40 @@ def _chi2_per_genre(reference: np.ndarray, window: np.ndarray) -> tuple[np.ndarr
     return np.array(p_values), np.array(statistics)
 
 
+@dataclass(frozen=True)
+class PredictionColumns:
+    """Which genres vary in the reference, and the value of each constant one."""
+
+    varying: tuple[int, ...]
+    constant: dict[int, int]
+    rows: int
+
+    @classmethod
+    def of(cls, y_ref: np.ndarray) -> PredictionColumns:
+        """Split the reference's genre columns into varying and constant ones."""
+        varies = y_ref.min(axis=0) != y_ref.max(axis=0)
+        constant = {int(j): int(y_ref[0, j]) for j in np.flatnonzero(~varies)}
+        return cls(tuple(int(j) for j in np.flatnonzero(varies)), constant, len(y_ref))
+
+    def save(self, path: Path) -> None:
+        """Write as JSON beside the alibi detectors."""
+        path.write_text(
+            json.dumps({"varying": self.varying, "constant": self.constant, "rows": self.rows})
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> PredictionColumns:
+        """Read what :meth:`save` wrote."""
+        try:
+            data = json.loads(path.read_text())
+            constant = {int(j): int(v) for j, v in data["constant"].items()}
+            return cls(tuple(int(j) for j in data["varying"]), constant, int(data["rows"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DriftError(
+                f"{path} is missing or unreadable ({exc}); refit the drift detector"
+            ) from None
+
+
 class ScipyDriftBackend:
     """KS and chi-square tests from SciPy (BSD): the license-clean default."""
 
@@ -103,14 +139,27 @@ class ScipyDriftBackend:
 
 
 class AlibiDriftBackend:
-    """Alibi Detect 0.13 ``KSDrift`` and ``ChiSquareDrift`` (BSL 1.1: check your use is allowed)."""
+    """Alibi Detect 0.13 ``KSDrift`` and ``ChiSquareDrift`` (BSL 1.1: check your use is allowed).
+
+    ``ChiSquareDrift`` fails on a genre that is constant in the reference and the window (a zero
+    expected frequency), which every real model has: a genre it never predicts. So it covers the
+    genres that vary in the reference; the constant ones get the same per-genre test as the scipy
+    backend, against the constant they had. All genres count in the Bonferroni correction.
+    """
 
     name = "alibi"
 
-    def __init__(self, feature_detector: Any, prediction_detector: Any, p_val: float) -> None:
+    def __init__(
+        self,
+        feature_detector: Any,
+        prediction_detector: Any | None,
+        p_val: float,
+        columns: PredictionColumns,
+    ) -> None:
         self.feature_detector = feature_detector
         self.prediction_detector = prediction_detector
         self.p_val = p_val
+        self.columns = columns
 
     @classmethod
     def fit(cls, x_ref: np.ndarray, y_ref: np.ndarray, p_val: float) -> AlibiDriftBackend:
@@ -122,11 +171,19 @@ class AlibiDriftBackend:
                 f"drift backend 'alibi' needs alibi-detect (BSL 1.1): {exc}; install it or use "
                 "backend 'scipy'"
             ) from None
-        categories = {j: 2 for j in range(y_ref.shape[1])}
+        columns = PredictionColumns.of(y_ref.astype(np.int64))
+        prediction_detector = None
+        if columns.varying:
+            varying = y_ref[:, list(columns.varying)].astype(np.int64)
+            categories = {j: 2 for j in range(varying.shape[1])}
+            prediction_detector = ChiSquareDrift(
+                varying, p_val=p_val, categories_per_feature=categories
+            )
         return cls(
             KSDrift(x_ref, p_val=p_val, correction="bonferroni"),
-            ChiSquareDrift(y_ref.astype(np.int64), p_val=p_val, categories_per_feature=categories),
+            prediction_detector,
             p_val,
+            columns,
         )
 
     @classmethod
@@ -139,25 +196,41 @@ class AlibiDriftBackend:
                 f"this bundle's drift detector uses backend 'alibi' but alibi-detect is not "
                 f"importable ({exc}); install it or refit the detector with backend 'scipy'"
             ) from None
+        columns = PredictionColumns.load(directory / "alibi" / PREDICTION_COLUMNS)
+        prediction_path = directory / "alibi" / PREDICTION_DETECTOR
         return cls(
             load_detector(str(directory / "alibi" / FEATURE_DETECTOR)),
-            load_detector(str(directory / "alibi" / PREDICTION_DETECTOR)),
+            load_detector(str(prediction_path)) if prediction_path.exists() else None,
             p_val,
+            columns,
         )
 
-    def _outcome(self, detector: Any, window: np.ndarray) -> TestOutcome:
+    def _raw(self, detector: Any, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         data = detector.predict(window, return_p_val=True, return_distance=True)["data"]
-        return _bonferroni(
-            np.atleast_1d(data["p_val"]), np.atleast_1d(data["distance"]), self.p_val
-        )
+        return np.atleast_1d(data["p_val"]), np.atleast_1d(data["distance"])
 
     def features(self, window: np.ndarray) -> TestOutcome:
         """``KSDrift.predict`` on the window."""
-        return self._outcome(self.feature_detector, window.astype(np.float32))
+        p_values, distances = self._raw(self.feature_detector, window.astype(np.float32))
+        return _bonferroni(p_values, distances, self.p_val)
 
     def predictions(self, window: np.ndarray) -> TestOutcome:
-        """``ChiSquareDrift.predict`` on the window."""
-        return self._outcome(self.prediction_detector, window.astype(np.int64))
+        """``ChiSquareDrift.predict`` on the varying genres, the per-genre test on the others."""
+        window = window.astype(np.int64)
+        p_values, statistics = [], []
+        if self.prediction_detector is not None:
+            p, s = self._raw(self.prediction_detector, window[:, list(self.columns.varying)])
+            p_values.append(p)
+            statistics.append(s)
+        if self.columns.constant:
+            constant = list(self.columns.constant)
+            reference = np.tile(
+                [self.columns.constant[j] for j in constant], (self.columns.rows, 1)
+            )
+            p, s = _chi2_per_genre(reference, window[:, constant])
+            p_values.append(p)
+            statistics.append(s)
+        return _bonferroni(np.concatenate(p_values), np.concatenate(statistics), self.p_val)
 
     def save(self, directory: Path) -> None:
         """``save_detector`` (config format: ``config.toml`` + ``x_ref.npy``) for both detectors."""
@@ -167,4 +240,6 @@ class AlibiDriftBackend:
 
         logging.getLogger("alibi_detect.saving").setLevel(logging.ERROR)
         save_detector(self.feature_detector, str(directory / "alibi" / FEATURE_DETECTOR))
-        save_detector(self.prediction_detector, str(directory / "alibi" / PREDICTION_DETECTOR))
+        if self.prediction_detector is not None:
+            save_detector(self.prediction_detector, str(directory / "alibi" / PREDICTION_DETECTOR))
+        self.columns.save(directory / "alibi" / PREDICTION_COLUMNS)
