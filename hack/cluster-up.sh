@@ -26,9 +26,14 @@ DEV_SECRETS=(
   "trending-redis REDIS_PASSWORD"
   "trending-retrain-trigger TRENDING_TRIGGER_TOKEN"
   "trending-drift-feedback TRENDING_FEEDBACK_TOKEN"
+  "trending-drift-token TRENDING_DRIFT_TOKEN"
 )
 # The Secrets the compiled pipelines mount: copied, same values, into the KFP namespace.
 PIPELINE_SECRETS=(trending-s3 trending-redis)
+# The bundle-signing key pair (docs/adr/0011-safe-signed-bundles.md): the private half only where
+# the pipeline pods run (the register step mounts it), the public half for the release's loaders.
+SIGNING_SECRET="trending-bundle-signing TRENDING_BUNDLE_SIGNING_KEY"
+PUBLIC_KEY_SECRET="trending-bundle-public-key TRENDING_BUNDLE_PUBLIC_KEY"
 
 if [[ "${1:-}" == --print-secrets ]]; then
   for entry in "${DEV_SECRETS[@]}"; do
@@ -38,6 +43,8 @@ if [[ "${1:-}" == --print-secrets ]]; then
       [[ "$shared" != "$name" ]] || echo "$KFP_NAMESPACE $name $keys"
     done
   done
+  echo "$KFP_NAMESPACE $SIGNING_SECRET"
+  echo "$NAMESPACE $PUBLIC_KEY_SECRET"
   exit 0
 fi
 
@@ -120,6 +127,28 @@ copy_secret_to_kfp() {  # name : the same Secret (same values) where KFP runs th
     | kc -n "$KFP_NAMESPACE" apply -f -
 }
 
+create_signing_key_pair() {  # ed25519 (openssl), as docs/kubernetes.md "Secrets" does by hand
+  local signing public dir
+  read -r signing _ <<<"$SIGNING_SECRET"
+  read -r public _ <<<"$PUBLIC_KEY_SECRET"
+  dir="$(mktemp -d)"
+  if kc -n "$KFP_NAMESPACE" get secret "$signing" >/dev/null 2>&1; then
+    kc -n "$NAMESPACE" get secret "$public" >/dev/null 2>&1 && { rm -rf "$dir"; return 0; }
+    # The private half exists: derive its public half rather than making a pair that does not match.
+    kc -n "$KFP_NAMESPACE" get secret "$signing" -o jsonpath='{.data.TRENDING_BUNDLE_SIGNING_KEY}' \
+      | base64 -d >"$dir/bundle-signing.pem"
+  else
+    kc -n "$NAMESPACE" delete secret "$public" --ignore-not-found
+    openssl genpkey -algorithm ed25519 -out "$dir/bundle-signing.pem"
+    kc -n "$KFP_NAMESPACE" create secret generic "$signing" \
+      --from-file=TRENDING_BUNDLE_SIGNING_KEY="$dir/bundle-signing.pem"
+  fi
+  openssl pkey -in "$dir/bundle-signing.pem" -pubout -out "$dir/bundle-signing.pub"
+  kc -n "$NAMESPACE" create secret generic "$public" \
+    --from-file=TRENDING_BUNDLE_PUBLIC_KEY="$dir/bundle-signing.pub"
+  rm -rf "$dir"
+}
+
 create_dev_secrets() {
   log "dev Secrets in ${NAMESPACE} (random values) and ${KFP_NAMESPACE} (the pipeline pods)"
   kc get namespace "$NAMESPACE" >/dev/null 2>&1 || kc create namespace "$NAMESPACE"
@@ -130,6 +159,7 @@ create_dev_secrets() {
     create_dev_secret "$name" $keys
   done
   for name in "${PIPELINE_SECRETS[@]}"; do copy_secret_to_kfp "$name"; done
+  create_signing_key_pair
 }
 
 case "$DEPLOY" in

@@ -34,7 +34,11 @@ BASE_VALUES: Obj = {
     "s3": {"existingSecret": "trending-s3"},
     "featureStore": {"redis": {"host": "redis", "existingSecret": "trending-redis"}},
     "retrainTrigger": {"existingSecret": "trending-retrain-trigger"},
-    "driftDetector": {"feedback": {"existingSecret": "trending-drift-feedback"}},
+    "driftDetector": {
+        "existingSecret": "trending-drift-token",
+        "feedback": {"existingSecret": "trending-drift-feedback"},
+    },
+    "bundleSigning": {"existingSecret": "trending-bundle-public-key"},
     "monitoring": {"prometheusOperator": "disabled", "grafanaDashboard": {"enabled": False}},
 }
 COMPONENT_VALUES: dict[str, Obj] = {

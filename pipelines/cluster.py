@@ -25,6 +25,10 @@ S3_SECRET_KEYS = {
 # The password of the Feast online store (Redis), for the steps that open the feature store.
 REDIS_SECRET = "trending-redis"  # noqa: S105 - the Secret's name, not its value
 REDIS_SECRET_KEYS = {"REDIS_PASSWORD": "REDIS_PASSWORD"}
+# The ed25519 private key that signs bundle manifests (docs/adr/0011-safe-signed-bundles.md):
+# mounted into the register step only; loaders get the public key from the chart.
+SIGNING_SECRET = "trending-bundle-signing"  # noqa: S105 - the Secret's name, not its value
+SIGNING_SECRET_KEYS = {"TRENDING_BUNDLE_SIGNING_KEY": "TRENDING_BUNDLE_SIGNING_KEY"}
 # Where GPU work may run: the label and taint of the GPU node pool (see kind-config.yaml).
 GPU_NODE_LABEL = ("trending.dev/accelerator", "nvidia-gpu")
 GPU_RESOURCE = "nvidia.com/gpu"

@@ -25,6 +25,8 @@ from pipelines.cluster import (
     REDIS_SECRET_KEYS,
     S3_SECRET,
     S3_SECRET_KEYS,
+    SIGNING_SECRET,
+    SIGNING_SECRET_KEYS,
     PipelineConfig,
 )
 
@@ -229,7 +231,7 @@ def training_steps(
             decision=verdict.outputs["decision"],
             family=champion_family,
         )
-        io_step(
+        registered = io_step(
             register(
                 bundle=card.outputs["carded"],
                 registry_uri=registry_uri,
@@ -239,6 +241,10 @@ def training_steps(
             ),
             config,
             cache=False,
+        )
+        # The one step that holds the signing key: it signs the manifest right before upload.
+        kubernetes.use_secret_as_env(
+            registered, secret_name=SIGNING_SECRET, secret_key_to_env=SIGNING_SECRET_KEYS
         )
     return verdict.outputs["decision"]
 

@@ -433,7 +433,7 @@ def test_schema_rejects_bad_values_with_a_clear_message(values: Obj, message: st
                 "featureStore": {"redis": {"enabled": True}},
                 "driftDetector": {"enabled": False},
             },
-            "set driftDetector.enabled=true or inferenceService.logger.enabled=false",
+            "set driftDetector.enabled=true or inferenceService.payloadLog.enabled=false",
         ),
     ],
 )
@@ -582,6 +582,9 @@ def test_dev_scenarios_render_no_secret_and_use_the_ones_cluster_up_creates(
         "trending-s3",
         "trending-redis",
         "trending-retrain-trigger",
+        "trending-drift-token",
+        "trending-bundle-public-key",
+        "trending-drift-feedback",
     }
 
 
@@ -619,6 +622,15 @@ def test_production_pins_every_project_image_by_digest(scenarios: dict[str, list
 # ---------------------------------------------------------------- InferenceService
 
 
+def _predictor_settings(predictor: Obj):
+    """(KServe args, settings) of a rendered predictor, as python -m serving.predictor parses it."""
+    from serving.predictor.__main__ import parse
+
+    args = [str(a) for a in predictor["containers"][0]["args"]]
+    assert args[:3] == ["python", "-m", "serving.predictor"]
+    return parse(args[3:], {})
+
+
 def _served_version(predictor: Obj) -> str:
     """The registry ref a rendered predictor serves, as python -m serving.predictor parses it."""
     from serving.predictor.__main__ import parse
@@ -645,9 +657,14 @@ def test_standard_mode_canary_is_a_second_predictor_on_a_pinned_version(
     }  # values.yaml: predictor.version, canary.version
     assert canaries[0]["predictor"]["name"] == "v2"  # as `trending deploy` names it
     assert canaries[0]["predictor"]["labels"]["trending.dev/track"] == "canary"
-    assert (
-        stable["logger"]["url"] == "http://trending-drift-detector.trending.svc.cluster.local:8080/"
-    )
+    # No KServe logger (it cannot send the drift token): the predictors' own payload logger.
+    assert "logger" not in stable and "logger" not in canaries[0]["predictor"]
+    for track, predictor in (("stable", stable), ("canary", canaries[0]["predictor"])):
+        _, settings = _predictor_settings(predictor)
+        assert settings.payload_log_url == (
+            "http://trending-drift-detector.trending.svc.cluster.local:8080/"
+        )
+        assert settings.endpoint == track
 
 
 def test_knative_mode_canary_uses_canary_traffic_percent() -> None:
@@ -820,14 +837,21 @@ def test_dashboard_queries_only_exported_metrics_and_recorded_series(
     }
     names = {n for e in exprs for n in re.findall(r"\b(trending[_:][a-z0-9_:]+)", e)}
     exported = {
-        "trending_requests_total", "trending_request_duration_seconds",
+        "trending_requests_total",
+        "trending_request_duration_seconds",
         "trending_predictions_total",
-        "trending_drift_p_value", "trending_drift_is_drift", "trending_drift_window_size",
-        "trending_model_age_seconds", "trending_data_age_seconds", "trending_feature_skew",
-        "trending_canary_decision_total", "trending_retrain_runs_total",
-        "trending_drift_distance", "trending_retrain_requests_total",
+        "trending_drift_p_value",
+        "trending_drift_is_drift",
+        "trending_drift_window_size",
+        "trending_model_age_seconds",
+        "trending_data_age_seconds",
+        "trending_feature_skew",
+        "trending_canary_decision_total",
+        "trending_retrain_runs_total",
+        "trending_drift_distance",
+        "trending_retrain_requests_total",
         "trending_new_rows_since_training",
-    }  # fmt: skip
+    }
     assert names and names <= exported | recorded
 
 

@@ -67,8 +67,11 @@ def script_secrets() -> dict[str, set[Pair]]:
     """namespace -> (name, key) that hack/cluster-up.sh creates."""
     out = subprocess.run(
         ["bash", str(REPO / "hack" / "cluster-up.sh"), "--print-secrets"],
-        capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"},
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
     created: dict[str, set[Pair]] = {}
     for line in out.splitlines():
         namespace, name, *keys = line.split()
@@ -89,7 +92,11 @@ def docs_secrets() -> dict[str, set[Pair]]:
                 continue
             namespace = words[words.index("-n") + 1]
             name = words[words.index("generic") + 1]
-            keys = [w.split("=", 2)[1] for w in words if w.startswith("--from-literal=")]
+            keys = [
+                w.split("=", 2)[1]
+                for w in words
+                if w.startswith(("--from-literal=", "--from-file="))
+            ]
             created.setdefault(namespace, set()).update((name, key) for key in keys)
     return created
 
@@ -101,8 +108,10 @@ def kustomize_objects() -> list[dict]:
             ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True
         ).stdout
         return [d for d in yaml.safe_load_all(out) if d]
-    files = [*(REPO / "manifests" / "base").glob("*.yaml"),
-             *(REPO / "manifests" / "components" / "dev-storage").glob("*.yaml")]  # fmt: skip
+    files = [
+        *(REPO / "manifests" / "base").glob("*.yaml"),
+        *(REPO / "manifests" / "components" / "dev-storage").glob("*.yaml"),
+    ]
     return [d for f in files for d in yaml.safe_load_all(f.read_text()) if d and "kind" in d]
 
 
@@ -111,18 +120,74 @@ def chart_objects() -> list[dict]:
     return render(load_values(CHART / "ci" / "kind-values.yaml"))
 
 
+# The signing key: mounted into the pipelines' register step and nowhere in the release.
+SIGNING = ("trending-bundle-signing", "TRENDING_BUNDLE_SIGNING_KEY")
+# What the release's loaders verify bundles with and the drift events' token.
+RELEASE_ONLY = {
+    ("trending-bundle-public-key", "TRENDING_BUNDLE_PUBLIC_KEY"),
+    ("trending-drift-token", "TRENDING_DRIFT_TOKEN"),
+}
+
+
 def test_the_ir_mounts_the_chart_s_keys(ir_pairs, chart_objects):
     assert ir_pairs == {
         ("trending-s3", "AWS_ACCESS_KEY_ID"),
         ("trending-s3", "AWS_SECRET_ACCESS_KEY"),
         ("trending-redis", "REDIS_PASSWORD"),
+        SIGNING,
     }
-    assert ir_pairs <= secret_refs(chart_objects)
+    assert ir_pairs - {SIGNING} <= secret_refs(chart_objects)
+    assert SIGNING not in secret_refs(chart_objects)  # the private key stays out of the release
+
+
+def test_only_the_register_step_holds_the_signing_key(tmp_path):
+    settings = Settings(
+        profile="cluster",
+        registry_uri="s3://trending/registry",
+        data_uri="s3://trending/data",
+        redis_host="trending-redis.trending.svc.cluster.local",
+    )
+    for name in ("training", "continuous-training"):
+        package = compile_pipeline(name, tmp_path / name, settings)
+        _, platform = yaml.safe_load_all(package.read_text())
+        executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        holders = {
+            executor
+            for executor, spec in executors.items()
+            for mount in spec.get("secretAsEnv", [])
+            if mount["secretName"] == SIGNING[0]
+        }
+        assert holders == {"exec-register"}, (name, holders)
+
+
+def test_the_release_s_loaders_get_the_public_key_and_the_drift_token(chart_objects):
+    env_by_container = {}
+    for obj in chart_objects:
+        for where, pod in pod_specs(obj):
+            for container in pod["containers"]:
+                refs = {
+                    env["name"]: (ref["name"], ref["key"])
+                    for env in container.get("env", [])
+                    if (ref := env.get("valueFrom", {}).get("secretKeyRef"))
+                }
+                env_by_container[f"{where}/{container['name']}"] = refs
+    public = ("trending-bundle-public-key", "TRENDING_BUNDLE_PUBLIC_KEY")
+    token = ("trending-drift-token", "TRENDING_DRIFT_TOKEN")
+    holders = {name for name, refs in env_by_container.items() if public in refs.values()}
+    predictors = {
+        n for n in env_by_container if n.startswith("InferenceService/") and "transformer" not in n
+    }
+    drift = {n for n in env_by_container if "drift-detector" in n}
+    assert predictors and drift and holders == predictors | drift
+    for name in predictors:  # stable and canary send events with the token
+        assert env_by_container[name]["TRENDING_PAYLOAD_LOG_TOKEN"] == token
+    for name in drift:
+        assert env_by_container[name]["TRENDING_DRIFT_TOKEN"] == token
 
 
 def test_the_kustomize_overlay_references_the_same_secrets(ir_pairs, chart_objects):
     refs = secret_refs(kustomize_objects())
-    assert ir_pairs <= refs
+    assert ir_pairs - {SIGNING} <= refs
     assert refs == secret_refs(chart_objects)
 
 
@@ -131,6 +196,7 @@ def test_cluster_up_creates_every_secret_where_its_readers_run(ir_pairs, chart_o
     kfp_namespace = load_values(CHART / "values.yaml")["platform"]["kfpNamespace"]
     assert secret_refs(chart_objects) <= created["trending"]  # the release's workloads
     assert ir_pairs <= created[kfp_namespace]  # the pipeline pods
+    assert SIGNING not in created["trending"]  # the private key only where the pipelines run
     assert set(created) == {"trending", kfp_namespace}
 
 
@@ -138,5 +204,6 @@ def test_the_docs_create_the_same_secrets_in_the_same_namespaces(ir_pairs):
     documented = docs_secrets()
     kfp_namespace = load_values(CHART / "values.yaml")["platform"]["kfpNamespace"]
     assert set(documented) == {"trending", kfp_namespace}
-    assert documented["trending"] == ir_pairs  # the workloads' S3 and Redis credentials
-    assert documented[kfp_namespace] == ir_pairs  # the same, where KFP runs the pipeline pods
+    # The workloads' S3 and Redis credentials, the drift token and the public key.
+    assert documented["trending"] == (ir_pairs - {SIGNING}) | RELEASE_ONLY
+    assert documented[kfp_namespace] == ir_pairs  # where KFP runs the pipeline pods

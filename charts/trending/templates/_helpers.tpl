@@ -97,6 +97,36 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
+{{/* Name of the Secret holding TRENDING_DRIFT_TOKEN (drift events' bearer token). */}}
+{{- define "trending.driftSecretName" -}}
+{{- if .Values.driftDetector.existingSecret }}{{ .Values.driftDetector.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "drift-token") }}
+{{- else }}{{ fail "driftDetector.existingSecret is required: create a Secret with key TRENDING_DRIFT_TOKEN (a long random string; the drift detector accepts request events only with it) and set driftDetector.existingSecret, or set credentials.generate=true on a dev cluster" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding TRENDING_BUNDLE_PUBLIC_KEY (the key bundle signatures are checked with). */}}
+{{- define "trending.bundleKeySecretName" -}}
+{{- if .Values.bundleSigning.existingSecret }}{{ .Values.bundleSigning.existingSecret }}
+{{- else if .Values.credentials.generate }}{{ include "trending.componentName" (list . "bundle-public-key") }}
+{{- else }}{{ fail "bundleSigning.existingSecret is required: create a Secret with key TRENDING_BUNDLE_PUBLIC_KEY (the ed25519 public key whose private half the pipeline signs bundles with; docs/kubernetes.md, 'Secrets') and set bundleSigning.existingSecret, or set credentials.generate=true on a dev cluster" }}
+{{- end }}
+{{- end }}
+
+{{/* Env of a process that loads bundles: the public key their manifests must be signed with. Indented to follow trending.env. */}}
+{{- define "trending.bundleKeyEnv" -}}
+- name: TRENDING_BUNDLE_PUBLIC_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trending.bundleKeySecretName" . }}
+      key: TRENDING_BUNDLE_PUBLIC_KEY
+{{- end }}
+
+{{/* True when the predictors send request events to the drift detector (their payload logger). */}}
+{{- define "trending.payloadLog" -}}
+{{- if and .Values.inferenceService.payloadLog.enabled .Values.driftDetector.enabled }}true{{ end }}
+{{- end }}
+
 {{/* Name of the Secret holding TRENDING_FEEDBACK_TOKEN; empty: the drift detector's /feedback is off. */}}
 {{- define "trending.feedbackSecretName" -}}
 {{- if .Values.driftDetector.feedback.existingSecret }}{{ .Values.driftDetector.feedback.existingSecret }}
@@ -237,8 +267,8 @@ readinessProbe:
 
 {{/* Fail early on combinations the schema cannot express. */}}
 {{- define "trending.validate" -}}
-{{- if and .Values.inferenceService.enabled .Values.inferenceService.logger.enabled (not .Values.driftDetector.enabled) }}
-{{- fail "inferenceService.logger.enabled sends request events to the drift detector: set driftDetector.enabled=true or inferenceService.logger.enabled=false" }}
+{{- if and .Values.inferenceService.enabled .Values.inferenceService.payloadLog.enabled (not .Values.driftDetector.enabled) }}
+{{- fail "inferenceService.payloadLog.enabled sends request events to the drift detector: set driftDetector.enabled=true or inferenceService.payloadLog.enabled=false" }}
 {{- end }}
 {{- if and .Values.inferenceService.canary.enabled (eq (int .Values.inferenceService.canary.version) (int .Values.inferenceService.predictor.version)) }}
 {{- fail (printf "inferenceService.canary.version and inferenceService.predictor.version are both %v: the canary must serve another registry version" .Values.inferenceService.canary.version) }}

@@ -35,13 +35,10 @@ spec:
 {{- end }}
 {{- end }}
 
-{{/* Ports of the KServe containers: model server HTTP/gRPC, KServe agent, Knative queue-proxy. */}}
+{{/* Ports of the KServe containers: model server HTTP/gRPC, Knative queue-proxy. */}}
 {{- define "trending.inferencePorts" -}}
 - {port: 8080, protocol: TCP}
 - {port: 8081, protocol: TCP}
-{{- if .Values.inferenceService.logger.enabled }}
-- {port: 9081, protocol: TCP}
-{{- end }}
 {{- if eq .Values.inferenceService.deploymentMode "Knative" }}
 - {port: 8012, protocol: TCP}
 - {port: 9091, protocol: TCP}

@@ -21,11 +21,6 @@ labels:
   trending.dev/track: {{ .track }}
 annotations:
   {{- include "trending.settingsChecksum" $root | nindent 2 }}
-{{- if and $isvc.logger.enabled $root.Values.driftDetector.enabled }}
-logger:
-  mode: {{ $isvc.logger.mode }}
-  url: {{ printf "http://%s.%s.svc.cluster.local:8080/" (include "trending.componentName" (list $root "drift-detector")) $root.Release.Namespace }}
-{{- end }}
 {{- if $gpu.enabled }}
 nodeSelector:
   {{- toYaml $gpu.nodeSelector | nindent 2 }}
@@ -47,6 +42,13 @@ containers:
       - {{ printf "s3://%s/%s" $root.Values.s3.bucket $root.Values.platform.registryPrefix | quote }}
       - --ref
       - {{ .version | quote }}
+      {{- if include "trending.payloadLog" $root }}
+      # Request/response events to the drift detector, with the drift token (ADR 0013).
+      - --payload_log_url
+      - {{ printf "http://%s.%s.svc.cluster.local:8080/" (include "trending.componentName" (list $root "drift-detector")) $root.Release.Namespace | quote }}
+      - --endpoint
+      - {{ .track | quote }}
+      {{- end }}
     ports:
       - name: http1
         containerPort: 8080
@@ -57,6 +59,14 @@ containers:
         protocol: TCP
       {{- end }}
     {{- include "trending.env" $root | nindent 4 }}
+      {{- include "trending.bundleKeyEnv" $root | nindent 6 }}
+      {{- if include "trending.payloadLog" $root }}
+      - name: TRENDING_PAYLOAD_LOG_TOKEN
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "trending.driftSecretName" $root }}
+            key: TRENDING_DRIFT_TOKEN
+      {{- end }}
     {{- include "trending.kserveProbes" $root | nindent 4 }}
     resources:
       {{- toYaml $resources | nindent 6 }}
