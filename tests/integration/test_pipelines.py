@@ -1,6 +1,5 @@
 """Both pipelines run for real through kfp.local: training registers, retraining stages a canary."""
 
-
 import contextlib
 import json
 from pathlib import Path
@@ -12,7 +11,12 @@ from cli.pipeline import pipeline_arguments
 from pipelines.run import run_local
 from trending.data.ingest import ingest_frame
 from trending.data.synthetic import DriftKnobs, generate_titles
-from trending.modelling.bundle import verify_bundle
+from trending.modelling.bundle import (
+    BundleTrust,
+    load_signing_key,
+    new_signing_key,
+    verify_bundle,
+)
 from trending.modelling.runs import RunLog
 from trending.registry import Registry
 
@@ -156,6 +160,8 @@ def cluster(tmp_path, redis_port, monkeypatch):
     secrets = {
         "trending-s3": {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY},
         "trending-redis": {"REDIS_PASSWORD": REDIS_PASSWORD},
+        # The register step signs with it (ADR 0011); only that step mounts it.
+        "trending-bundle-signing": {"TRENDING_BUNDLE_SIGNING_KEY": new_signing_key()[0]},
     }
     yield settings, secrets
     moto.stop()
@@ -198,6 +204,11 @@ def test_compiled_pipelines_run_with_each_step_isolated_on_the_cluster_profile(c
 
     registry = Registry.from_uri(settings.resolved_registry_uri, settings.model_name)
     assert registry.resolve("production") == 1
+    signing_key = load_signing_key(
+        secrets["trending-bundle-signing"]["TRENDING_BUNDLE_SIGNING_KEY"]
+    )
+    public = BundleTrust(public_key=signing_key.public_key())
+    verify_bundle(registry.download(1, tmp_path / "v1"), trust=public)  # signed by the pipeline
     lineage = data_lineage(registry, snapshot_store(settings), 1)
     assert lineage.data_snapshot_id == first.snapshot_id
     assert [m.snapshot_id for m in lineage.snapshots] == [first.snapshot_id]
