@@ -29,8 +29,9 @@ from trending.settings import Settings
 canary_app = typer.Typer(
     help="Watch, promote or roll back the running canary.", no_args_is_help=True
 )
-shadow_app = typer.Typer(help="Mirror traffic to a candidate (answers compared, never returned).",
-                         no_args_is_help=True)  # fmt: skip
+shadow_app = typer.Typer(
+    help="Mirror traffic to a candidate (answers compared, never returned).", no_args_is_help=True
+)
 ACTOR = "trending-cli"
 DEFAULT_SPLIT = Path(".trending/canary/split.json")
 _ERRORS = (RegistryError, DeployError, CanaryPolicyError, ValueError)
@@ -116,8 +117,10 @@ def deploy(
 
 
 @canary_app.command("status")
-def status(split_file: Annotated[Path, typer.Option(help="Local router split file.")] = DEFAULT_SPLIT,
-           last: Annotated[int, typer.Option(help="Decisions to show.")] = 5) -> None:  # fmt: skip
+def status(
+    split_file: Annotated[Path, typer.Option(help="Local router split file.")] = DEFAULT_SPLIT,
+    last: Annotated[int, typer.Option(help="Decisions to show.")] = 5,
+) -> None:
     """Aliases, the local split (if any) and the latest canary decisions with their evidence."""
     settings = load_settings()
     with failures_as_messages(*_ERRORS):
@@ -128,22 +131,28 @@ def status(split_file: Annotated[Path, typer.Option(help="Local router split fil
             console.print(f"{alias}: {record.version if record else '-'}")
         if split_file.is_file():
             split = read_split(split_file)
-            console.print(f"router: stable v{split.stable.version}, canary "
-                          f"{f'v{split.canary.version}' if split.canary else '-'} at "
-                          f"{split.canary_percent}%, shadow "
-                          f"{f'v{split.shadow.version}' if split.shadow else '-'}")  # fmt: skip
+            console.print(
+                f"router: stable v{split.stable.version}, canary "
+                f"{f'v{split.canary.version}' if split.canary else '-'} at "
+                f"{split.canary_percent}%, shadow "
+                f"{f'v{split.shadow.version}' if split.shadow else '-'}"
+            )
         decisions = [e for e in registry.events() if e.kind == "canary_decision"][-last:]
         for event in decisions:
             checks = ", ".join(
                 f"{c['name']}={c['status']}" for c in event.details.get("checks", [])
             )
-            console.print(f"{event.at:%H:%M:%S} v{event.version} {event.details.get('action')} "
-                          f"at {event.details.get('traffic_percent')}%: {checks}")  # fmt: skip
+            console.print(
+                f"{event.at:%H:%M:%S} v{event.version} {event.details.get('action')} "
+                f"at {event.details.get('traffic_percent')}%: {checks}"
+            )
 
 
 @canary_app.command("promote")
-def promote(reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual promotion",
-            split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+def promote(
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual promotion",
+    split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT,
+) -> None:
     """Promote the canary now: production alias moves to it, the router (if local) sends it all traffic."""
     settings = load_settings()
     with failures_as_messages(*_ERRORS):
@@ -159,8 +168,10 @@ def promote(reason: Annotated[str, typer.Option(help="Why, for the audit log.")]
 
 
 @canary_app.command("rollback")
-def rollback(reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual rollback",
-             split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "manual rollback",
+    split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT,
+) -> None:
     """Stop the canary now: all traffic back to stable, canary alias cleared."""
     settings = load_settings()
     with failures_as_messages(*_ERRORS):
@@ -174,15 +185,21 @@ def rollback(reason: Annotated[str, typer.Option(help="Why, for the audit log.")
 
 
 @shadow_app.command("start")
-def shadow_start(version: Annotated[int, typer.Argument(help="Candidate version.")],
-                 url: Annotated[str, typer.Option(help="Model server serving VERSION.")],
-                 percent: Annotated[int, typer.Option(help="Share of requests mirrored.")] = 100,
-                 split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT) -> None:  # fmt: skip
+def shadow_start(
+    version: Annotated[int, typer.Argument(help="Candidate version.")],
+    url: Annotated[str, typer.Option(help="Model server serving VERSION.")],
+    percent: Annotated[int, typer.Option(help="Share of requests mirrored.")] = 100,
+    split_file: Annotated[Path, typer.Option()] = DEFAULT_SPLIT,
+) -> None:
     """Mirror PERCENT % of the router's stable traffic to VERSION (compared, never returned)."""
     with failures_as_messages(*_ERRORS):
         split = read_split(split_file)
-        write_split(split_file, split.model_copy(update={
-            "shadow": Upstream(version=version, url=url), "shadow_percent": percent}))  # fmt: skip
+        write_split(
+            split_file,
+            split.model_copy(
+                update={"shadow": Upstream(version=version, url=url), "shadow_percent": percent}
+            ),
+        )
         console.print(f"shadowing {percent}% of traffic to v{version}")
 
 
@@ -237,12 +254,23 @@ def run_local_canary(
     registry.set_canary(canary_version, actor=ACTOR, reason="local canary")
     workdir = workdir or settings.home / "canary"
     titles = generate_titles(200, seed=settings.seed + 1)
-    records = [{"title_id": r.title_id, "plot": r.plot, "reviews": list(r.reviews),
-                "genres": list(r.genres)} for r in titles.itertuples()]  # fmt: skip
+    records = [
+        {
+            "title_id": r.title_id,
+            "plot": r.plot,
+            "reviews": list(r.reviews),
+            "genres": list(r.genres),
+        }
+        for r in titles.itertuples()
+    ]
     caps = {canary_version: canary_max_instances} if canary_max_instances is not None else None
-    with local_canary_stack(model=settings.model_name, registry_uri=settings.resolved_registry_uri,
-                            versions=[stable, canary_version], workdir=workdir,
-                            max_instances=caps) as stack:  # fmt: skip
+    with local_canary_stack(
+        model=settings.model_name,
+        registry_uri=settings.resolved_registry_uri,
+        versions=[stable, canary_version],
+        workdir=workdir,
+        max_instances=caps,
+    ) as stack:
         stack.route(stable, canary_version, shadow_percent=shadow_percent)
         traffic = TrafficGenerator(
             stack.router_url,
@@ -253,8 +281,13 @@ def run_local_canary(
             token=stack.token,
         ).start()
         try:
-            return run_canary(registry=registry, actuator=LocalSplitActuator(stack.split_file),
-                              prometheus=PrometheusClient(stack.prometheus_url), policy=policy,
-                              stable_version=stable, canary_version=canary_version)  # fmt: skip
+            return run_canary(
+                registry=registry,
+                actuator=LocalSplitActuator(stack.split_file),
+                prometheus=PrometheusClient(stack.prometheus_url),
+                policy=policy,
+                stable_version=stable,
+                canary_version=canary_version,
+            )
         finally:
             traffic.stop()

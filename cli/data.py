@@ -205,10 +205,15 @@ def snapshots() -> None:
         manifests = snapshot_store(settings).list()
     for m in manifests:
         table.add_row(
-            m.snapshot_id, m.source, str(m.counts["in"]), str(m.counts["accepted"]),
-            str(m.counts["rejected"]), str(len(m.warnings)), m.parent or "-",
+            m.snapshot_id,
+            m.source,
+            str(m.counts["in"]),
+            str(m.counts["accepted"]),
+            str(m.counts["rejected"]),
+            str(len(m.warnings)),
+            m.parent or "-",
             m.created_at.isoformat(timespec="seconds"),
-        )  # fmt: skip
+        )
     console.print(table)
 
 

@@ -104,8 +104,9 @@ def build_actuator(settings: CanaryControllerSettings) -> TrafficActuator:
     from serving.canary.kube import KubeInferenceServiceApi
 
     assert settings.inference_service is not None
-    return KServeActuator(KubeInferenceServiceApi(), settings.inference_service,
-                          settings.namespace, settings.mode)  # fmt: skip
+    return KServeActuator(
+        KubeInferenceServiceApi(), settings.inference_service, settings.namespace, settings.mode
+    )
 
 
 def build_loop(
@@ -117,19 +118,29 @@ def build_loop(
     labels = {"job": settings.prometheus_job} if settings.prometheus_job else None
 
     def build() -> CanaryReconciler:
-        return CanaryReconciler(registry=registry, actuator=build_actuator(settings),
-                                prometheus=prometheus, policy=policy, metrics=metrics,
-                                extra_labels=labels)  # fmt: skip
+        return CanaryReconciler(
+            registry=registry,
+            actuator=build_actuator(settings),
+            prometheus=prometheus,
+            policy=policy,
+            metrics=metrics,
+            extra_labels=labels,
+        )
 
-    return ControllerLoop(build, metrics, interval_seconds=settings.interval_seconds,
-                          max_backoff_seconds=settings.max_backoff_seconds)  # fmt: skip
+    return ControllerLoop(
+        build,
+        metrics,
+        interval_seconds=settings.interval_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the settings, start the reconcile loop, serve the status until stopped."""
     settings = parse(argv)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         policy = load_policy(settings.policy)
         metrics = ControllerMetrics()
@@ -140,11 +151,21 @@ def main(argv: list[str] | None = None) -> None:
     worker = threading.Thread(target=loop.run, args=(stop,), name="reconcile", daemon=True)
     worker.start()
     target = settings.inference_service or settings.split_file
-    log.info("canary controller for %s (%s) serving status on %s:%d", settings.model_name,
-             target, settings.host, settings.port)  # fmt: skip
-    app = create_app(loop.status, metrics.registry, alive=worker.is_alive,
-                     stale_after_seconds=max(120.0, 2 * settings.max_backoff_seconds
-                                             + settings.interval_seconds))  # fmt: skip
+    log.info(
+        "canary controller for %s (%s) serving status on %s:%d",
+        settings.model_name,
+        target,
+        settings.host,
+        settings.port,
+    )
+    app = create_app(
+        loop.status,
+        metrics.registry,
+        alive=worker.is_alive,
+        stale_after_seconds=max(
+            120.0, 2 * settings.max_backoff_seconds + settings.interval_seconds
+        ),
+    )
     try:
         serve_app(app, host=settings.host, port=settings.port, port_file=settings.port_file)
     finally:

@@ -95,9 +95,13 @@ class LocalSplitActuator:
         )
         write_split(
             self.split_path,
-            TrafficSplit(model=split.model, stable=split.canary, shadow=shadow,
-                         shadow_percent=split.shadow_percent),
-        )  # fmt: skip
+            TrafficSplit(
+                model=split.model,
+                stable=split.canary,
+                shadow=shadow,
+                shadow_percent=split.shadow_percent,
+            ),
+        )
 
     def rollback(self) -> None:
         """All traffic to the stable upstream; the canary (and shadowing of it) stops."""
@@ -111,9 +115,13 @@ class LocalSplitActuator:
             shadow = None
         write_split(
             self.split_path,
-            TrafficSplit(model=split.model, stable=split.stable, shadow=shadow,
-                         shadow_percent=split.shadow_percent),
-        )  # fmt: skip
+            TrafficSplit(
+                model=split.model,
+                stable=split.stable,
+                shadow=shadow,
+                shadow_percent=split.shadow_percent,
+            ),
+        )
 
 
 class InferenceServiceApi(Protocol):

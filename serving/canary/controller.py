@@ -95,9 +95,15 @@ def run_canary(
             f"{f', not v{stable_version}' if stable_version is not None else ''}"
         )
     assert canary.version is not None and production.version is not None
-    reconciler = CanaryReconciler(registry=registry, actuator=actuator, prometheus=prometheus,
-                                  policy=policy, metrics=metrics, extra_labels=extra_labels,
-                                  clock=clock)  # fmt: skip
+    reconciler = CanaryReconciler(
+        registry=registry,
+        actuator=actuator,
+        prometheus=prometheus,
+        policy=policy,
+        metrics=metrics,
+        extra_labels=extra_labels,
+        clock=clock,
+    )
     outcome = CanaryOutcome("", production.version, canary.version)
     while True:
         result = reconciler.reconcile()
@@ -160,8 +166,10 @@ class ControllerLoop:
         wait = self._backoff
         self._backoff = min(self._backoff * 2, self.max_backoff)
         self.status.ready, self.status.message = False, f"not connected to {target}: {message}"
-        self._say(f"{self.status.message}; retrying (backoff up to {self.max_backoff:.0f} s)",
-                  logging.WARNING)  # fmt: skip
+        self._say(
+            f"{self.status.message}; retrying (backoff up to {self.max_backoff:.0f} s)",
+            logging.WARNING,
+        )
         return wait
 
     def run_pass(self) -> float:

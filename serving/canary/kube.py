@@ -97,9 +97,16 @@ class KubeInferenceServiceApi:
             KubeUnavailableError: The API cannot be reached or refused.
         """
         return self._call(
-            "get", name, namespace, self.custom.get_namespaced_custom_object,
-            GROUP, VERSION, namespace, PLURAL, name,
-        )  # fmt: skip
+            "get",
+            name,
+            namespace,
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+        )
 
     def patch(self, name: str, namespace: str, patch: dict[str, Any]) -> dict[str, Any]:
         """Apply a JSON merge patch (``application/merge-patch+json``) as ``trending-canary``.
@@ -110,9 +117,18 @@ class KubeInferenceServiceApi:
             KubeUnavailableError: The API cannot be reached or refused.
         """
         return self._call(
-            "patch", name, namespace, self.custom.patch_namespaced_custom_object,
-            GROUP, VERSION, namespace, PLURAL, name, patch, field_manager=FIELD_MANAGER,
-        )  # fmt: skip
+            "patch",
+            name,
+            namespace,
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
+            field_manager=FIELD_MANAGER,
+        )
 
     def detect_mode(self, isvc: dict[str, Any], configured: str | None = None) -> Mode:
         """KServe's mode: the object's annotation, else the cluster default, else ``configured``.

@@ -47,13 +47,17 @@ class ControllerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.decisions = Counter(
-            "trending_canary_decision_total", "Canary decisions.", ["model", "decision"],
+            "trending_canary_decision_total",
+            "Canary decisions.",
+            ["model", "decision"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.traffic = Gauge(
-            "trending_canary_traffic_percent", "Canary share of the traffic.", ["model"],
+            "trending_canary_traffic_percent",
+            "Canary share of the traffic.",
+            ["model"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.connected = Gauge(
             "trending_canary_controller_connected",
             "1 when the last call to the target succeeded, 0 when it failed (the controller "
@@ -153,10 +157,17 @@ class CanaryReconciler:
         self, version: int, stable: int, rollout: str, percent: int, reason: str
     ) -> None:
         self.registry.log_event(
-            TRAFFIC_EVENT, actor=ACTOR, reason=reason, version=version,
-            details={"rollout": rollout, "percent": percent, "stable_version": stable,
-                     "started_at": self.clock()},
-        )  # fmt: skip
+            TRAFFIC_EVENT,
+            actor=ACTOR,
+            reason=reason,
+            version=version,
+            details={
+                "rollout": rollout,
+                "percent": percent,
+                "stable_version": stable,
+                "started_at": self.clock(),
+            },
+        )
         self.metrics.traffic.labels(self.model).set(percent)
         log.info("canary v%s of %s: %s", version, self.model, reason)
 
@@ -169,42 +180,60 @@ class CanaryReconciler:
         # A step decided but not yet carried out (or carried out but not yet recorded).
         pending = (
             int(last.details["next_percent"])
-            if last is not None and last.kind == DECISION_EVENT
+            if last is not None
+            and last.kind == DECISION_EVENT
             and last.details.get("outcome") == "step"
             else None
-        )  # fmt: skip
-        wanted = pending if pending is not None else (
-            int(traffic[-1].details["percent"]) if traffic else self.policy.steps[0]
-        )  # fmt: skip
+        )
+        wanted = (
+            pending
+            if pending is not None
+            else (int(traffic[-1].details["percent"]) if traffic else self.policy.steps[0])
+        )
         due = self.clock() + self.policy.settle_seconds + self.policy.window_seconds
         if state.canary_version != version:
             self.actuator.start_canary(version, wanted)
-            self._log_traffic(version, stable, rollout, wanted,
-                              f"canary v{version} rolled out at {wanted}% (stable v{stable})")  # fmt: skip
+            self._log_traffic(
+                version,
+                stable,
+                rollout,
+                wanted,
+                f"canary v{version} rolled out at {wanted}% (stable v{stable})",
+            )
             return PassResult("stepped", f"v{version} at {wanted}%", version, next_at=due)
         if pending is not None:
             if state.canary_percent != pending:
                 self.actuator.set_traffic(pending)
-            self._log_traffic(version, stable, rollout, pending,
-                              f"canary v{version} stepped to {pending}%")  # fmt: skip
+            self._log_traffic(
+                version, stable, rollout, pending, f"canary v{version} stepped to {pending}%"
+            )
             return PassResult("stepped", f"v{version} at {pending}%", version, next_at=due)
         if not traffic:
             # Put in place by someone else (`trending deploy`, the local stack): adopt it.
             percent = state.canary_percent or self.policy.steps[0]
             if percent != state.canary_percent:
                 self.actuator.set_traffic(percent)
-            self._log_traffic(version, stable, rollout, percent,
-                              f"canary v{version} found at {state.canary_percent}%, "
-                              f"measuring at {percent}%")  # fmt: skip
+            self._log_traffic(
+                version,
+                stable,
+                rollout,
+                percent,
+                f"canary v{version} found at {state.canary_percent}%, measuring at {percent}%",
+            )
             return PassResult("stepped", f"v{version} at {percent}%", version, next_at=due)
         recorded = int(traffic[-1].details["percent"])
         if state.canary_percent != recorded:
             percent = state.canary_percent or recorded
             if percent != state.canary_percent:
                 self.actuator.set_traffic(percent)
-            self._log_traffic(version, stable, rollout, percent,
-                              f"canary v{version} share changed outside the controller "
-                              f"({recorded}% -> {state.canary_percent}%); measuring at {percent}%")  # fmt: skip
+            self._log_traffic(
+                version,
+                stable,
+                rollout,
+                percent,
+                f"canary v{version} share changed outside the controller "
+                f"({recorded}% -> {state.canary_percent}%); measuring at {percent}%",
+            )
             return PassResult("stepped", f"v{version} at {percent}%", version, next_at=due)
         return None
 
@@ -226,9 +255,11 @@ class CanaryReconciler:
         percent = state.canary_percent
         if now < due:
             return PassResult(
-                "waiting", f"v{version} at {percent}%: window ends in {due - now:.0f} s",
-                version, next_at=due,
-            )  # fmt: skip
+                "waiting",
+                f"v{version} at {percent}%: window ends in {due - now:.0f} s",
+                version,
+                next_at=due,
+            )
         snapshot = self._snapshot(stable, version, percent, now)
         decision = decide(self.policy, snapshot, holds_so_far=holds)
         outcome: Outcome
@@ -242,11 +273,20 @@ class CanaryReconciler:
             outcome = "step" if following is not None else "promoted"
         # Written before it is carried out: a restart carries out what the log says.
         self.registry.log_event(
-            DECISION_EVENT, actor=ACTOR, reason=decision.reason, version=version,
-            details={"rollout": rollout, "stable_version": stable, "outcome": outcome,
-                     "next_percent": following, "holds": holds, "decided_at": now,
-                     **decision.evidence(snapshot, self.policy)},
-        )  # fmt: skip
+            DECISION_EVENT,
+            actor=ACTOR,
+            reason=decision.reason,
+            version=version,
+            details={
+                "rollout": rollout,
+                "stable_version": stable,
+                "outcome": outcome,
+                "next_percent": following,
+                "holds": holds,
+                "decided_at": now,
+                **decision.evidence(snapshot, self.policy),
+            },
+        )
         self.metrics.decisions.labels(self.model, decision.action).inc()
         log.info("canary v%s at %d%%: %s — %s", version, percent, decision.action, decision.reason)
         if outcome == "rolled_back":
@@ -256,31 +296,53 @@ class CanaryReconciler:
         elif outcome == "step":
             assert following is not None
             self.actuator.set_traffic(following)
-            self._log_traffic(version, stable, rollout, following,
-                              f"canary v{version} passed {percent}%, stepped to {following}%")  # fmt: skip
-            result = PassResult("stepped", f"v{version} at {following}%", version,
-                                next_at=now + self.policy.settle_seconds + self.policy.window_seconds)  # fmt: skip
+            self._log_traffic(
+                version,
+                stable,
+                rollout,
+                following,
+                f"canary v{version} passed {percent}%, stepped to {following}%",
+            )
+            result = PassResult(
+                "stepped",
+                f"v{version} at {following}%",
+                version,
+                next_at=now + self.policy.settle_seconds + self.policy.window_seconds,
+            )
         else:
-            result = PassResult("held", decision.reason, version,
-                                next_at=now + self.policy.settle_seconds + self.policy.window_seconds)  # fmt: skip
+            result = PassResult(
+                "held",
+                decision.reason,
+                version,
+                next_at=now + self.policy.settle_seconds + self.policy.window_seconds,
+            )
         result.decision = decision
         return result
 
     def _snapshot(self, stable: int, canary: int, percent: int, now: float) -> MetricsSnapshot:
         try:
             snapshot = collect_snapshot(
-                self.prometheus, model=self.model, stable_version=stable, canary_version=canary,
-                traffic_percent=percent, window_seconds=self.policy.window_seconds, at=now,
+                self.prometheus,
+                model=self.model,
+                stable_version=stable,
+                canary_version=canary,
+                traffic_percent=percent,
+                window_seconds=self.policy.window_seconds,
+                at=now,
                 extra_labels=self.extra_labels,
-            )  # fmt: skip
+            )
         except PrometheusError as exc:
             # No evidence is a hold (and, after max_holds, a rollback), never a promotion.
             self.metrics.connected.labels("prometheus").set(0)
             log.warning("no evidence this window: %s", exc)
             return MetricsSnapshot.model_validate(
-                {"window_seconds": self.policy.window_seconds, "traffic_percent": percent,
-                 "stable": {"version": stable}, "canary": {"version": canary}}
-            )  # fmt: skip
+                {
+                    "window_seconds": self.policy.window_seconds,
+                    "traffic_percent": percent,
+                    "stable": {"version": stable},
+                    "canary": {"version": canary},
+                }
+            )
         self.metrics.connected.labels("prometheus").set(1)
         return snapshot
 
@@ -299,9 +361,11 @@ class CanaryReconciler:
         if state.canary_version == version:
             self.actuator.promote()
         self.registry.promote(
-            version, actor=ACTOR, reason=f"canary passed every step {self.policy.steps}",
+            version,
+            actor=ACTOR,
+            reason=f"canary passed every step {self.policy.steps}",
             evidence={"decision": details.get("reason", "")},
-        )  # fmt: skip
+        )
         self.registry.clear_canary(actor=ACTOR, reason=f"version {version} promoted to production")
         self.metrics.traffic.labels(self.model).set(0)
         return PassResult("promoted", f"v{version} promoted to production", version)
@@ -323,7 +387,12 @@ class CanaryReconciler:
         else:
             self.actuator.rollback()
             what = f"v{version} has no canary alias (cleared by hand?): its traffic was removed"
-        self.registry.log_event(RECONCILED_EVENT, actor=ACTOR, reason=what, version=version,
-                                details={"canary_percent": state.canary_percent})  # fmt: skip
+        self.registry.log_event(
+            RECONCILED_EVENT,
+            actor=ACTOR,
+            reason=what,
+            version=version,
+            details={"canary_percent": state.canary_percent},
+        )
         log.info("%s", what)
         return PassResult("idle", what, version)

@@ -76,9 +76,7 @@ def test_dev_shaped_parquet_loads_with_documented_defaults(dev_file, settings):
     titles = snapshot_store(settings).read(result.manifest.snapshot_id).set_index("title_id")
 
     assert result.report.counts == {"in": 6, "accepted": 6, "rejected": 0}
-    assert titles.loc["tmdb:157336", "genres"].tolist() == [
-        "Adventure", "Drama", "Science Fiction"
-    ]  # fmt: skip
+    assert titles.loc["tmdb:157336", "genres"].tolist() == ["Adventure", "Drama", "Science Fiction"]
     assert (titles["kind"] == "movie").all() and titles["reviews"].map(len).eq(0).all()
     assert (titles["event_timestamp"] == DEFAULT_EVENT_TIME).all()
     assert titles.loc["tmdb:76", "source"] == "tmdb_top10k_2023"
@@ -167,8 +165,17 @@ def test_own_csv_export_loads_through_a_mapping_file(tmp_path, settings):
 
 
 def test_jsonl_with_lists_and_a_missing_mapped_column(tmp_path):
-    rows = [{"id": "tmdb:1", "title": "Heat", "overview": PLOTS[0], "genres": ["Crime"],
-             "reviews": ["Taut and long."], "year": 1995, "kind": "movie"}]  # fmt: skip
+    rows = [
+        {
+            "id": "tmdb:1",
+            "title": "Heat",
+            "overview": PLOTS[0],
+            "genres": ["Crime"],
+            "reviews": ["Taut and long."],
+            "year": 1995,
+            "kind": "movie",
+        }
+    ]
     path = tmp_path / "titles.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     report = validate_titles(FileSource(path).fetch().titles)
@@ -186,8 +193,10 @@ def test_tmdb_tv_genres_map_onto_the_vocabulary():
     dropped: Counter[str] = Counter()
     assert map_genres(["Action & Adventure", "Kids"], dropped) == ["Action", "Adventure", "Family"]
     assert map_genres(["science_fiction", "TV MOVIE", "Soap"], dropped) == [
-        "Drama", "Science Fiction", "TV Movie"
-    ]  # fmt: skip
+        "Drama",
+        "Science Fiction",
+        "TV Movie",
+    ]
     assert map_genres(["Talk", "Reality", "News"], dropped) == ["Documentary"]
     assert dropped == {"Talk": 1, "Reality": 1}
     assert map_genres(["Cyberpunk"]) == ["Cyberpunk"]  # unknown: kept, so validation rejects it

@@ -19,9 +19,12 @@ def _cluster():
 
         config.load_kube_config()
         client.CustomObjectsApi().list_namespaced_custom_object(
-            "serving.kserve.io", "v1beta1", os.environ.get("TRENDING_NAMESPACE", "trending"),
-            "inferenceservices", limit=1,
-        )  # fmt: skip
+            "serving.kserve.io",
+            "v1beta1",
+            os.environ.get("TRENDING_NAMESPACE", "trending"),
+            "inferenceservices",
+            limit=1,
+        )
     except Exception as exc:
         pytest.skip(f"no reachable Kubernetes cluster with KServe ({type(exc).__name__}: {exc})")
 

@@ -150,8 +150,12 @@ def isvc_ready(kube: Any) -> bool:
 
 def test_platform_workloads_become_available(kube: Any) -> None:
     apps = kube.AppsV1Api()
-    expected = {"trending-drift-detector", "trending-retrain-trigger", "trending-canary-controller",
-                "trending-feature-server"}  # fmt: skip
+    expected = {
+        "trending-drift-detector",
+        "trending-retrain-trigger",
+        "trending-canary-controller",
+        "trending-feature-server",
+    }
 
     def available() -> bool:
         deployments = {d.metadata.name: d for d in apps.list_namespaced_deployment(NAMESPACE).items}

@@ -106,8 +106,17 @@ class FakeKubeApi:
                 self.wfile.write(data)
 
             def _status(self, code: int, reason: str, message: str) -> None:
-                self._answer(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                    "message": message, "reason": reason, "code": code})  # fmt: skip
+                self._answer(
+                    code,
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "message": message,
+                        "reason": reason,
+                        "code": code,
+                    },
+                )
 
             def _handle(self) -> None:
                 url = urlparse(self.path)
@@ -124,8 +133,9 @@ class FakeKubeApi:
                         return self._status(404, "NotFound", f"{url.path} is not emulated")
                     key = (match["ns"], match["name"])
                     if key not in fake.objects:
-                        return self._status(404, "NotFound",
-                                            f'inferenceservices "{key[1]}" not found')  # fmt: skip
+                        return self._status(
+                            404, "NotFound", f'inferenceservices "{key[1]}" not found'
+                        )
                     current = fake.objects[key]
                     if self.command == "GET":
                         return self._answer(200, current)

@@ -87,8 +87,11 @@ class StubPrometheus:
                 url = urlparse(self.path)
                 query = parse_qs(url.query).get("query", [""])[0]
                 stub.queries.append(query)
-                data = json.dumps(stub.answer(query) if url.path == "/api/v1/query" else {
-                    "status": "error", "errorType": "not_found", "error": url.path}).encode()  # fmt: skip
+                data = json.dumps(
+                    stub.answer(query)
+                    if url.path == "/api/v1/query"
+                    else {"status": "error", "errorType": "not_found", "error": url.path}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

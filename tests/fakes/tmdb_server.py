@@ -102,30 +102,81 @@ def show(tmdb_id: int, name: str, overview: str, genre_ids: list[int], date: str
 def catalogue() -> dict[str, dict[int, dict]]:
     """Five movies and four shows with realistic fields (overviews paraphrased)."""
     movies = [
-        movie(27205, "Inception", "A thief who steals corporate secrets through dream-sharing "
-              "technology is given the task of planting an idea into a CEO's mind.", [28, 878, 12],
-              "2010-07-15"),
-        movie(603, "The Matrix", "A computer hacker learns from mysterious rebels about the true "
-              "nature of his reality and his role in the war against its controllers.", [28, 878],
-              "1999-03-30"),
-        movie(13, "Forrest Gump", "A man with a low IQ recounts the remarkable events of his "
-              "life, from the Vietnam War to the civil rights movement.", [35, 18], "1994-06-23"),
-        movie(550, "Fight Club", "An insomniac office worker and a soap maker form an "
-              "underground fight club that evolves into something much more.", [18], "1999-10-15"),
-        movie(680, "Pulp Fiction", "The lives of two mob hitmen, a boxer and a pair of diner "
-              "bandits intertwine in four tales of violence and redemption.", [18], ""),
-    ]  # fmt: skip
+        movie(
+            27205,
+            "Inception",
+            "A thief who steals corporate secrets through dream-sharing "
+            "technology is given the task of planting an idea into a CEO's mind.",
+            [28, 878, 12],
+            "2010-07-15",
+        ),
+        movie(
+            603,
+            "The Matrix",
+            "A computer hacker learns from mysterious rebels about the true "
+            "nature of his reality and his role in the war against its controllers.",
+            [28, 878],
+            "1999-03-30",
+        ),
+        movie(
+            13,
+            "Forrest Gump",
+            "A man with a low IQ recounts the remarkable events of his "
+            "life, from the Vietnam War to the civil rights movement.",
+            [35, 18],
+            "1994-06-23",
+        ),
+        movie(
+            550,
+            "Fight Club",
+            "An insomniac office worker and a soap maker form an "
+            "underground fight club that evolves into something much more.",
+            [18],
+            "1999-10-15",
+        ),
+        movie(
+            680,
+            "Pulp Fiction",
+            "The lives of two mob hitmen, a boxer and a pair of diner "
+            "bandits intertwine in four tales of violence and redemption.",
+            [18],
+            "",
+        ),
+    ]
     shows = [
-        show(1399, "Game of Thrones", "Seven noble families fight for control of the mythical "
-             "land of Westeros while an ancient enemy returns.", [10765, 18, 10759], "2011-04-17"),
-        show(1396, "Breaking Bad", "A chemistry teacher diagnosed with cancer turns to making "
-             "and selling methamphetamine to secure his family's future.", [18], "2008-01-20"),
-        show(2224, "The Daily Show", "A satirical late-night program that looks at the news of "
-             "the day with interviews and comedy segments.", [10767], "1996-07-22"),
-        show(4614, "NCIS: Origins", "A young special agent investigates crimes involving the "
-             "navy and the marine corps in the early years of the agency.", [10768, 18],
-             "2024-10-14"),
-    ]  # fmt: skip
+        show(
+            1399,
+            "Game of Thrones",
+            "Seven noble families fight for control of the mythical "
+            "land of Westeros while an ancient enemy returns.",
+            [10765, 18, 10759],
+            "2011-04-17",
+        ),
+        show(
+            1396,
+            "Breaking Bad",
+            "A chemistry teacher diagnosed with cancer turns to making "
+            "and selling methamphetamine to secure his family's future.",
+            [18],
+            "2008-01-20",
+        ),
+        show(
+            2224,
+            "The Daily Show",
+            "A satirical late-night program that looks at the news of "
+            "the day with interviews and comedy segments.",
+            [10767],
+            "1996-07-22",
+        ),
+        show(
+            4614,
+            "NCIS: Origins",
+            "A young special agent investigates crimes involving the "
+            "navy and the marine corps in the early years of the agency.",
+            [10768, 18],
+            "2024-10-14",
+        ),
+    ]
     return {"movie": {m["id"]: m for m in movies}, "tv": {s["id"]: s for s in shows}}
 
 

@@ -16,16 +16,36 @@ pytestmark = pytest.mark.integration
 
 def test_the_controller_starts_and_stays_up_without_a_kubernetes_api(tmp_path):
     port_file = tmp_path / "ports.json"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRENDING_", "KUBERNETES_", "KUBECONFIG"))}  # fmt: skip
-    env.update(HOME=str(tmp_path), TRENDING_REGISTRY_URI=(tmp_path / "registry").as_uri(),
-               TRENDING_PROMETHEUS_URL="http://127.0.0.1:9", TRENDING_INFERENCE_SERVICE="genres",
-               TRENDING_NAMESPACE="trending")  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRENDING_", "KUBERNETES_", "KUBECONFIG"))
+    }
+    env.update(
+        HOME=str(tmp_path),
+        TRENDING_REGISTRY_URI=(tmp_path / "registry").as_uri(),
+        TRENDING_PROMETHEUS_URL="http://127.0.0.1:9",
+        TRENDING_INFERENCE_SERVICE="genres",
+        TRENDING_NAMESPACE="trending",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "serving.canary", "--port", "0", "--port_file", str(port_file),
-         "--interval_seconds", "1", "--max_backoff_seconds", "2"],
-        env=env, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "serving.canary",
+            "--port",
+            "0",
+            "--port_file",
+            str(port_file),
+            "--interval_seconds",
+            "1",
+            "--max_backoff_seconds",
+            "2",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

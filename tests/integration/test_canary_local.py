@@ -35,13 +35,22 @@ FAST = {"n_estimators": 25, "max_depth": 3, "max_features": 2000}
 # 10 s windows give each side enough genre labels that the divergence check's chance allowance
 # leaves room between the healthy canary (~0.2 raw) and the rotated one (~0.4 raw).
 POLICY = CanaryPolicy(
-    steps=[25, 50], window_seconds=10, settle_seconds=1.5, min_requests=4, max_holds=6,
-    min_genre_predictions=30, min_shadow_samples=5, max_genre_divergence=0.15,
-    max_mean_score_shift=0.25, min_shadow_agreement=0.5, min_feedback_samples=10,
+    steps=[25, 50],
+    window_seconds=10,
+    settle_seconds=1.5,
+    min_requests=4,
+    max_holds=6,
+    min_genre_predictions=30,
+    min_shadow_samples=5,
+    max_genre_divergence=0.15,
+    max_mean_score_shift=0.25,
+    min_shadow_agreement=0.5,
+    min_feedback_samples=10,
     max_feedback_accuracy_drop=0.2,
     # Latency on a shared, loaded 2-CPU box says nothing about a model: keep it from deciding.
-    max_p95_latency_ratio=20, latency_slack_seconds=5,
-)  # fmt: skip
+    max_p95_latency_ratio=20,
+    latency_slack_seconds=5,
+)
 
 
 def _rotate(genres: list[str], vocab: list[str]) -> list[str]:
@@ -76,11 +85,21 @@ def stack(tmp_path_factory):
         for r in held_out.itertuples()
     ]
     with local_canary_stack(
-        model=MODEL, registry_uri=uri, versions=list(versions.values()), workdir=root / "stack",
+        model=MODEL,
+        registry_uri=uri,
+        versions=list(versions.values()),
+        workdir=root / "stack",
         max_instances={versions["faulty"]: 0},  # injected fault: rejects every request (4xx)
-    ) as running:  # fmt: skip
-        traffic = TrafficGenerator(running.router_url, MODEL, records, rate_per_second=20,
-                                   batch=4, send_feedback=True, token=running.token).start()  # fmt: skip
+    ) as running:
+        traffic = TrafficGenerator(
+            running.router_url,
+            MODEL,
+            records,
+            rate_per_second=20,
+            batch=4,
+            send_feedback=True,
+            token=running.token,
+        ).start()
         try:
             yield uri, versions, running, traffic
         finally:
@@ -97,9 +116,12 @@ def _run(stack, stable_name, canary_name, *, shadow_percent=0):
     running.route(stable, canary, shadow_percent=shadow_percent)
     metrics = ControllerMetrics()
     outcome = run_canary(
-        registry=registry, actuator=LocalSplitActuator(running.split_file),
-        prometheus=PrometheusClient(running.prometheus_url), policy=POLICY, metrics=metrics,
-    )  # fmt: skip
+        registry=registry,
+        actuator=LocalSplitActuator(running.split_file),
+        prometheus=PrometheusClient(running.prometheus_url),
+        policy=POLICY,
+        metrics=metrics,
+    )
     return registry, outcome, read_split(running.split_file), metrics
 
 
@@ -132,8 +154,11 @@ def test_healthy_canary_is_promoted_step_by_step(stack):
     router = scrape(stack[2].router_url)
     # The generator's feedback carried the router's bearer token: counted, none refused.
     assert sum(v for (name, _), v in router.items() if name == "trending_feedback_jaccard_count")
-    refused = [(dict(labels), v) for (name, labels), v in router.items()
-               if name == "trending_router_refused_total"]  # fmt: skip
+    refused = [
+        (dict(labels), v)
+        for (name, labels), v in router.items()
+        if name == "trending_router_refused_total"
+    ]
     assert not [v for labels, v in refused if labels["reason"] == "unauthenticated" and v]
 
 

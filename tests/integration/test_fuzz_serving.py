@@ -231,9 +231,16 @@ def assert_client_error_or_ok(response):
 V1_PATH = f"/v1/models/{MODEL}:predict"
 V2_PATH = f"/v2/models/{MODEL}/infer"
 CONTENT_TYPES = st.sampled_from(
-    [None, "application/json", "text/plain", "application/x-www-form-urlencoded",
-     "application/json; charset=utf-8", "application/cloudevents+json", "application/octet-stream"]
-)  # fmt: skip
+    [
+        None,
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=utf-8",
+        "application/cloudevents+json",
+        "application/octet-stream",
+    ]
+)
 
 
 def post(client, path, content, content_type="application/json", **headers):
@@ -280,11 +287,21 @@ def test_raw_bytes_never_500(client, raw, v2, content_type):
 
 @FUZZ
 @given(
-    name=st.sampled_from(["ce-id", "ce-type", "ce-specversion", "ce-source", "ce-contenttype",
-                          "ce-time", "content-type", "x-request-id"]),
+    name=st.sampled_from(
+        [
+            "ce-id",
+            "ce-type",
+            "ce-specversion",
+            "ce-source",
+            "ce-contenttype",
+            "ce-time",
+            "content-type",
+            "x-request-id",
+        ]
+    ),
     value=header_values,
     body=st.one_of(v1_bodies, json_values),
-)  # fmt: skip
+)
 def test_v1_cloudevent_and_odd_headers_never_500(client, name, value, body):
     headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "t", name: value}
     response = client.post(V1_PATH, content=dumps(body), headers=headers)
@@ -293,9 +310,15 @@ def test_v1_cloudevent_and_odd_headers_never_500(client, name, value, body):
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8",
-     "APPLICATION/JSON", "application/octet-stream"],
-)  # fmt: skip
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "application/octet-stream",
+    ],
+)
 def test_a_json_body_is_served_whatever_its_content_type(client, content_type):
     body = dumps({"instances": ["A haunted house."]})
     response = post(client, V1_PATH, body, content_type)
@@ -503,9 +526,15 @@ def wait_for(check, what, timeout=30.0):
 
 
 GRPC_METHODS = [
-    "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
-    "RepositoryModelLoad", "RepositoryModelUnload",
-]  # fmt: skip
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
+    "RepositoryModelLoad",
+    "RepositoryModelUnload",
+]
 
 
 def raw_grpc_call(channel, method: str, payload: bytes) -> tuple[grpc.StatusCode, str]:
@@ -691,8 +720,10 @@ def http_case(kind, protocol, method, path, content=b"", **headers):
             return client.request(method, path, content=content, headers=headers)
         except httpx.LocalProtocolError:  # a header value httpx will not write: write it raw
             lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: x"]
-            lines += [k.encode() + b": " + (v if isinstance(v, bytes) else v.encode())
-                      for k, v in headers.items()]  # fmt: skip
+            lines += [
+                k.encode() + b": " + (v if isinstance(v, bytes) else v.encode())
+                for k, v in headers.items()
+            ]
             lines.append(f"Content-Length: {len(content)}".encode())
             return send_raw(port, b"\r\n".join(lines) + b"\r\n\r\n" + content)
 
@@ -747,73 +778,134 @@ def crafted_cases() -> list[Case]:
     for depth in (33, 100, 999, 1000, 1001, 3000, 10000):
         for opener, closer in (("[", "]"), ('{"a":', "}")):
             nested = opener * depth + '"x"' + closer * depth
-            for template in ("{}", '{{"instances": {}}}', '{{"instances": [{{"plot": {}}}]}}',
-                             '{{"instances": [{{"plot": "x", "reviews": {}}}]}}'):  # fmt: skip
+            for template in (
+                "{}",
+                '{{"instances": {}}}',
+                '{{"instances": [{{"plot": {}}}]}}',
+                '{{"instances": [{{"plot": "x", "reviews": {}}}]}}',
+            ):
                 v1("depth", template.format(nested).encode())
-            for template in ('{{"id": {}, "inputs": []}}', '{{"inputs": {}}}',
-                             '{{"inputs": [{{"name": "p", "shape": [1], "datatype": "BYTES", '
-                             '"data": {}}}]}}', '{{"inputs": [], "parameters": {}}}'):  # fmt: skip
+            for template in (
+                '{{"id": {}, "inputs": []}}',
+                '{{"inputs": {}}}',
+                '{{"inputs": [{{"name": "p", "shape": [1], "datatype": "BYTES", "data": {}}}]}}',
+                '{{"inputs": [], "parameters": {}}}',
+            ):
                 v2("depth", template.format(nested).encode())
     # Lone and misordered surrogates in every string field.
     for bad in ('"\\ud800"', '"\\udfff"', '"\\udc00\\ud800"', '"a\\ud800b"', '"\\ud800\\u0041"'):
-        for template in ('{{"instances": [{}]}}', '{{"instances": [{{"plot": {}}}]}}',
-                         '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
-                         '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
-                         '{{{}: 1, "instances": ["x"]}}'):  # fmt: skip
+        for template in (
+            '{{"instances": [{}]}}',
+            '{{"instances": [{{"plot": {}}}]}}',
+            '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
+            '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
+            '{{{}: 1, "instances": ["x"]}}',
+        ):
             v1("surrogate", template.format(bad).encode())
-        for body in (v2_body(id="X"), v2_body({"name": "X", "shape": [1], "datatype": "BYTES",
-                                               "data": ["x"]}),
-                     v2_body({"name": "p", "shape": [1], "datatype": "X", "data": ["x"]}),
-                     v2_body({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["X"]}),
-                     v2_body(parameters={"X": 1}), v2_body(outputs=[{"name": "X"}])):  # fmt: skip
+        for body in (
+            v2_body(id="X"),
+            v2_body({"name": "X", "shape": [1], "datatype": "BYTES", "data": ["x"]}),
+            v2_body({"name": "p", "shape": [1], "datatype": "X", "data": ["x"]}),
+            v2_body({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["X"]}),
+            v2_body(parameters={"X": 1}),
+            v2_body(outputs=[{"name": "X"}]),
+        ):
             v2("surrogate", json.dumps(body).replace('"X"', bad).encode())
     # NaN, Infinity and numbers that overflow a double, where KServe's models validate.
     for bad in ("NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1e309", "nan", "inf"):
-        for template in ('{{"instances": [{}]}}', '{{"instances": [{{"plot": {}}}]}}',
-                         '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
-                         '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
-                         '{{"instances": ["x"], "extra": {}}}', "{}"):  # fmt: skip
+        for template in (
+            '{{"instances": [{}]}}',
+            '{{"instances": [{{"plot": {}}}]}}',
+            '{{"instances": [{{"plot": "x", "title_id": {}}}]}}',
+            '{{"instances": [{{"plot": "x", "reviews": [{}]}}]}}',
+            '{{"instances": ["x"], "extra": {}}}',
+            "{}",
+        ):
             v1("nan_infinity", template.format(bad).encode())
-        for body in (v2_body(id=0), v2_body({"name": "p", "shape": [0], "datatype": "BYTES",
-                                             "data": ["x"]}),
-                     v2_body({"name": "p", "shape": [1], "datatype": "FP32", "data": [0]}),
-                     v2_body(parameters={"p": 0}),
-                     v2_body({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["x"],
-                              "parameters": {"p": 0}})):  # fmt: skip
-            v2("nan_infinity", json.dumps(body).replace(": 0", ": " + bad)
-               .replace("[0]", f"[{bad}]").encode())  # fmt: skip
+        for body in (
+            v2_body(id=0),
+            v2_body({"name": "p", "shape": [0], "datatype": "BYTES", "data": ["x"]}),
+            v2_body({"name": "p", "shape": [1], "datatype": "FP32", "data": [0]}),
+            v2_body(parameters={"p": 0}),
+            v2_body(
+                {
+                    "name": "p",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": ["x"],
+                    "parameters": {"p": 0},
+                }
+            ),
+        ):
+            v2(
+                "nan_infinity",
+                json.dumps(body).replace(": 0", ": " + bad).replace("[0]", f"[{bad}]").encode(),
+            )
     # Encodings that are not UTF-8 JSON.
     good = json.dumps({"instances": ["Un café à Paris."]}, ensure_ascii=False)
     for kind, content in [
-        ("encoding", good.encode("latin-1")), ("encoding", good.encode("utf-16")),
-        ("encoding", good.encode("utf-32")), ("encoding", b"\xef\xbb\xbf" + good.encode()),
-        ("encoding", b'{"instances": ["\xc0\xaf"]}'), ("encoding", b'{"instances": ["\xed\xa0\x80"]}'),
-        ("encoding", b'{"instances": ["a\x00b"]}'), ("encoding", b"\x00" * 64),
-        ("encoding", b"\xff" * 64), ("encoding", b""),
-    ]:  # fmt: skip
+        ("encoding", good.encode("latin-1")),
+        ("encoding", good.encode("utf-16")),
+        ("encoding", good.encode("utf-32")),
+        ("encoding", b"\xef\xbb\xbf" + good.encode()),
+        ("encoding", b'{"instances": ["\xc0\xaf"]}'),
+        ("encoding", b'{"instances": ["\xed\xa0\x80"]}'),
+        ("encoding", b'{"instances": ["a\x00b"]}'),
+        ("encoding", b"\x00" * 64),
+        ("encoding", b"\xff" * 64),
+        ("encoding", b""),
+    ]:
         v1(kind, content)
         v2(kind, content)
     # Content types: a JSON body is served whatever the header says; a non-JSON body is a 400.
     body = json.dumps({"instances": ["A heist."]}).encode()
-    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                         "application/json; charset=utf-8", "application/cloudevents+json",
-                         "application/octet-stream", "image/png", "", "APPLICATION/JSON",
-                         "application/json; charset=latin-1"):  # fmt: skip
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/json; charset=utf-8",
+        "application/cloudevents+json",
+        "application/octet-stream",
+        "image/png",
+        "",
+        "APPLICATION/JSON",
+        "application/json; charset=latin-1",
+    ):
         v1("content_type", body, **{"content-type": content_type})
         v1("content_type", b"plot=A heist", **{"content-type": content_type})
         v2("content_type", json.dumps(v2_body()).encode(), **{"content-type": content_type})
     # Huge counts and shapes.
     for n in (9, 100, 5000):
         v1("huge_count", json.dumps({"instances": ["A heist."] * n}).encode())
-        v2("huge_count", json.dumps(v2_body({"name": "p", "shape": [n], "datatype": "BYTES",
-                                             "data": ["A heist."] * n})).encode())  # fmt: skip
+        v2(
+            "huge_count",
+            json.dumps(
+                v2_body({"name": "p", "shape": [n], "datatype": "BYTES", "data": ["A heist."] * n})
+            ).encode(),
+        )
     for reviews in (51, 1000):
-        v1("huge_count", json.dumps({"instances": [{"plot": "x", "reviews": ["r"] * reviews}]})
-           .encode())  # fmt: skip
-    for shape in ([2**62], [2**63 - 1], [-(2**63)], [2**64], [10**30], [-1], [1, 2**62],
-                  [2**31, 2**31], [0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]):  # fmt: skip
-        v2("huge_count", json.dumps(v2_body({"name": "p", "shape": shape, "datatype": "BYTES",
-                                             "data": ["A heist."]})).encode())  # fmt: skip
+        v1(
+            "huge_count",
+            json.dumps({"instances": [{"plot": "x", "reviews": ["r"] * reviews}]}).encode(),
+        )
+    for shape in (
+        [2**62],
+        [2**63 - 1],
+        [-(2**63)],
+        [2**64],
+        [10**30],
+        [-1],
+        [1, 2**62],
+        [2**31, 2**31],
+        [0],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    ):
+        v2(
+            "huge_count",
+            json.dumps(
+                v2_body({"name": "p", "shape": shape, "datatype": "BYTES", "data": ["A heist."]})
+            ).encode(),
+        )
     v1("huge_count", json.dumps({"instances": [{"plot": "x" * 70000}]}).encode())
     v1("huge_count", json.dumps({"instances": [{"plot": "x", "title_id": "t" * 201}]}).encode())
     # Type confusion in every field.
@@ -822,8 +914,12 @@ def crafted_cases() -> list[Case]:
         v1("type", f'{{"instances": [{{"plot": {value}}}]}}'.encode())
         v1("type", f'{{"instances": [{{"plot": "x", "reviews": {value}}}]}}'.encode())
         for field in ("id", "inputs", "parameters", "outputs"):
-            v2("type", json.dumps(v2_body()).replace("}", f', "{field}": {value}}}', 1)
-               .encode() if field != "inputs" else f'{{"inputs": {value}}}'.encode())  # fmt: skip
+            v2(
+                "type",
+                json.dumps(v2_body()).replace("}", f', "{field}": {value}}}', 1).encode()
+                if field != "inputs"
+                else f'{{"inputs": {value}}}'.encode(),
+            )
         for field in ("name", "shape", "datatype", "data", "parameters"):
             tensor = json.dumps({"name": "p", "shape": [1], "datatype": "BYTES", "data": ["x"]})
             tensor = tensor.replace(f'"{field}": ', f'"{field}": {value}, "_{field}": ')
@@ -831,42 +927,108 @@ def crafted_cases() -> list[Case]:
                 tensor = tensor[:-1] + f', "parameters": {value}}}'
             v2("type", f'{{"inputs": [{tensor}]}}'.encode())
     for datatype in ("FP16", "FP32", "INT8", "UINT64", "BOOL", "BF16", "", "bytes"):
-        v2("type", json.dumps(v2_body({"name": "p", "shape": [1], "datatype": datatype,
-                                       "data": [1]})).encode())  # fmt: skip
+        v2(
+            "type",
+            json.dumps(
+                v2_body({"name": "p", "shape": [1], "datatype": datatype, "data": [1]})
+            ).encode(),
+        )
     # The V2 binary tensor extension: the header and the framing, lying in every way.
-    head = json.dumps({"inputs": [{"name": "plot", "shape": [1], "datatype": "BYTES",
-                                   "parameters": {"binary_data_size": 12}}]}).encode()  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "plot",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": 12},
+                }
+            ]
+        }
+    ).encode()
     raw = bytes_tensor([b"A heist."])
-    for length in (str(len(head)), "abc", "-1", "0", "", " ", "1e3", "0x10", str(len(head) + 1),
-                   str(len(head) - 1), str(2**64), "\uff19", "1" * 400, "\xff\xfe"):  # fmt: skip
-        v2("binary_header", head + raw, **{"inference-header-content-length":
-                                          length.encode()})  # fmt: skip
+    for length in (
+        str(len(head)),
+        "abc",
+        "-1",
+        "0",
+        "",
+        " ",
+        "1e3",
+        "0x10",
+        str(len(head) + 1),
+        str(len(head) - 1),
+        str(2**64),
+        "\uff19",
+        "1" * 400,
+        "\xff\xfe",
+    ):
+        v2("binary_header", head + raw, **{"inference-header-content-length": length.encode()})
     for size in (-1, 0, 11, 13, 2**40, "12", 12.5, True, None, [12], {"a": 1}):
         bad_head = head.replace(b": 12", b": " + json.dumps(size).encode())
-        v2("binary_framing", bad_head + raw,
-           **{"inference-header-content-length": str(len(bad_head))})  # fmt: skip
-    for payload in (struct.pack("<I", 100) + b"short", struct.pack("<I", 3) + b"\xff\xfe\xfd",
-                    b"\x01\x00", struct.pack("<I", 2**32 - 1) + b"x" * 7, raw + b"tail",
-                    bytes_tensor([b""]), bytes_tensor([b"\x00" * 5])):  # fmt: skip
+        v2(
+            "binary_framing",
+            bad_head + raw,
+            **{"inference-header-content-length": str(len(bad_head))},
+        )
+    for payload in (
+        struct.pack("<I", 100) + b"short",
+        struct.pack("<I", 3) + b"\xff\xfe\xfd",
+        b"\x01\x00",
+        struct.pack("<I", 2**32 - 1) + b"x" * 7,
+        raw + b"tail",
+        bytes_tensor([b""]),
+        bytes_tensor([b"\x00" * 5]),
+    ):
         sized = head.replace(b": 12", b": " + str(len(payload)).encode())
-        v2("binary_framing", sized + payload,
-           **{"inference-header-content-length": str(len(sized))})  # fmt: skip
-    for header in (b"[]", b"1", b'{"inputs": 1}', b'{"inputs": [1]}', b'{"inputs": [{}]}',
-                   b'{"inputs": [{"parameters": []}]}', b"NaN", b'{"inputs": [{"datatype": '
-                   b'"FP32", "parameters": {"binary_data_size": 4}}]}'):  # fmt: skip
-        v2("binary_framing", header + b"\x00\x00\x80\x7f",
-           **{"inference-header-content-length": str(len(header))})  # fmt: skip
-    outputs = json.dumps({"inputs": [{"name": "plot", "shape": [1], "datatype": "BYTES",
-                                      "parameters": {"binary_data_size": 12}}],
-                          "outputs": [{"name": "scores", "parameters": {"binary_data": True}},
-                                      {"name": "nope"}]}).encode()  # fmt: skip
+        v2(
+            "binary_framing",
+            sized + payload,
+            **{"inference-header-content-length": str(len(sized))},
+        )
+    for header in (
+        b"[]",
+        b"1",
+        b'{"inputs": 1}',
+        b'{"inputs": [1]}',
+        b'{"inputs": [{}]}',
+        b'{"inputs": [{"parameters": []}]}',
+        b"NaN",
+        b'{"inputs": [{"datatype": "FP32", "parameters": {"binary_data_size": 4}}]}',
+    ):
+        v2(
+            "binary_framing",
+            header + b"\x00\x00\x80\x7f",
+            **{"inference-header-content-length": str(len(header))},
+        )
+    outputs = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "plot",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": 12},
+                }
+            ],
+            "outputs": [{"name": "scores", "parameters": {"binary_data": True}}, {"name": "nope"}],
+        }
+    ).encode()
     v2("binary_framing", outputs + raw, **{"inference-header-content-length": str(len(outputs))})
     # CloudEvents headers on V1.
     ce = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "t"}
-    for name, value in [("ce-specversion", "0.1"), ("ce-specversion", ""), ("ce-id", ""),
-                        ("ce-time", "yesterday"), ("ce-contenttype", "application/json"),
-                        ("ce-contenttype", "text/plain"), ("ce-source", "%ff%fe"),
-                        ("ce-type", "\xff"), ("ce-dataschema", "::"), ("ce-id", "%")]:  # fmt: skip
+    for name, value in [
+        ("ce-specversion", "0.1"),
+        ("ce-specversion", ""),
+        ("ce-id", ""),
+        ("ce-time", "yesterday"),
+        ("ce-contenttype", "application/json"),
+        ("ce-contenttype", "text/plain"),
+        ("ce-source", "%ff%fe"),
+        ("ce-type", "\xff"),
+        ("ce-dataschema", "::"),
+        ("ce-id", "%"),
+    ]:
         v1("cloudevent", body, **{**ce, name: value.encode("latin-1")})
     for structured in (
         {"specversion": "1.0"},
@@ -879,15 +1041,24 @@ def crafted_cases() -> list[Case]:
         },
         {"specversion": "9", "id": "1", "source": "s", "type": "t", "data": 1},
     ):
-        v1("cloudevent", json.dumps(structured).encode(),
-           **{"content-type": "application/cloudevents+json"})  # fmt: skip
+        v1(
+            "cloudevent",
+            json.dumps(structured).encode(),
+            **{"content-type": "application/cloudevents+json"},
+        )
     # Versioned paths and other routes.
     for version in ("3", "4", "0", "03", "latest", "%00", "..", "x" * 300):
-        v2("versioned", json.dumps(v2_body()).encode(),
-           path=f"/v2/models/{MODEL}/versions/{version}/infer")  # fmt: skip
+        v2(
+            "versioned",
+            json.dumps(v2_body()).encode(),
+            path=f"/v2/models/{MODEL}/versions/{version}/infer",
+        )
         for suffix in ("", "/ready"):
-            cases.append(http_case("versioned", "v2", "GET",
-                                   f"/v2/models/{MODEL}/versions/{version}{suffix}"))  # fmt: skip
+            cases.append(
+                http_case(
+                    "versioned", "v2", "GET", f"/v2/models/{MODEL}/versions/{version}{suffix}"
+                )
+            )
     for path in (
         "/v2/models/other/infer",
         f"/v2/models/{MODEL}/versions/3/other",
@@ -917,8 +1088,13 @@ def crafted_cases() -> list[Case]:
         ):
             cases.append(socket_case("framing", "http", request))
     # gRPC: bytes that are no protobuf message, and messages that lie.
-    garbage = [b"\xff\xfe\x00garbage", b"\x0a\x02\xff\xfe", b"\x0a\xff\xff\xff\xff\x0f",
-               b"\x12" * 50, b"\x08" + b"\xff" * 20]  # fmt: skip
+    garbage = [
+        b"\xff\xfe\x00garbage",
+        b"\x0a\x02\xff\xfe",
+        b"\x0a\xff\xff\xff\xff\x0f",
+        b"\x12" * 50,
+        b"\x08" + b"\xff" * 20,
+    ]
     for method in GRPC_METHODS:
         for payload in garbage:
             cases.append(grpc_case("grpc_garbage", method, payload))
@@ -1019,8 +1195,10 @@ def test_crafted_battery_gets_no_5xx_and_the_server_stays_healthy(live_predictor
         by_class = Counter()
         for (_, protocol, code), n in answers.items():
             by_class[(protocol, code)] += n
-        print(f"\ncrafted battery: {len(cases)} cases; by protocol and answer: "
-              f"{dict(sorted(by_class.items()))}")  # fmt: skip
+        print(
+            f"\ncrafted battery: {len(cases)} cases; by protocol and answer: "
+            f"{dict(sorted(by_class.items()))}"
+        )
     assert not faults, faults
     assert sum(n for (_, protocol, _), n in answers.items() if protocol == "grpc") >= 50
 
@@ -1028,8 +1206,12 @@ def test_crafted_battery_gets_no_5xx_and_the_server_stays_healthy(live_predictor
 def test_a_json_body_is_predicted_whatever_the_content_type_says(live_predictor):
     client, _, _ = live_predictor
     body = json.dumps({"instances": ["A haunted house."]}).encode()
-    for content_type in ("text/plain", "application/x-www-form-urlencoded",
-                         "application/json; charset=utf-8", "APPLICATION/JSON"):  # fmt: skip
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+    ):
         answer = client.post(V1_PATH, content=body, headers={"content-type": content_type})
         assert answer.status_code == 200, (content_type, answer.text)
 
@@ -1124,17 +1306,28 @@ event_bodies = st.one_of(
 )
 def test_drift_events_never_500(drift_client, body, ce_type, extra):
     content = body if isinstance(body, bytes) else dumps(body)
-    headers = {"authorization": f"Bearer {DRIFT_TOKEN}", "ce-specversion": "1.0", "ce-id": "1",
-               "ce-source": "fuzz", "ce-type": ce_type, "content-type": "application/json",
-               **extra}  # fmt: skip
+    headers = {
+        "authorization": f"Bearer {DRIFT_TOKEN}",
+        "ce-specversion": "1.0",
+        "ce-id": "1",
+        "ce-source": "fuzz",
+        "ce-type": ce_type,
+        "content-type": "application/json",
+        **extra,
+    }
     assert_client_error_or_ok(drift_client.post("/", content=content, headers=headers))
 
 
 @FUZZ
 @given(authorization=header_values, body=v1_bodies)
 def test_drift_events_with_a_forged_token_are_401(drift_client, authorization, body):
-    headers = {"authorization": authorization, "ce-specversion": "1.0", "ce-id": "1",
-               "ce-source": "forger", "ce-type": REQUEST_EVENT}  # fmt: skip
+    headers = {
+        "authorization": authorization,
+        "ce-specversion": "1.0",
+        "ce-id": "1",
+        "ce-source": "forger",
+        "ce-type": REQUEST_EVENT,
+    }
     response = drift_client.post("/", content=dumps(body), headers=headers)
     assert response.status_code == 401, response.text
 
@@ -1161,16 +1354,27 @@ alert_bodies = st.one_of(
     deep_bodies(),
     raw_bytes,
     st.fixed_dictionaries(
-        {"version": st.sampled_from(["4", 4, "x"]), "groupKey": any_text,
-         "status": st.sampled_from(["firing", "resolved", "x"]), "receiver": any_text,
-         "alerts": st.lists(st.fixed_dictionaries(
-             {"status": st.sampled_from(["firing", "x"]),
-              "labels": st.dictionaries(st.sampled_from(["action", "model", "reason", "window",
-                                                         "alertname"]), any_text),
-              "startsAt": st.one_of(st.just("2024-05-01T10:00:00Z"), any_text, any_float)}),
-             max_size=3)}
+        {
+            "version": st.sampled_from(["4", 4, "x"]),
+            "groupKey": any_text,
+            "status": st.sampled_from(["firing", "resolved", "x"]),
+            "receiver": any_text,
+            "alerts": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "status": st.sampled_from(["firing", "x"]),
+                        "labels": st.dictionaries(
+                            st.sampled_from(["action", "model", "reason", "window", "alertname"]),
+                            any_text,
+                        ),
+                        "startsAt": st.one_of(st.just("2024-05-01T10:00:00Z"), any_text, any_float),
+                    }
+                ),
+                max_size=3,
+            ),
+        }
     ),
-)  # fmt: skip
+)
 
 
 @FUZZ
@@ -1218,11 +1422,15 @@ def transformer_client():
 
 @FUZZ
 @given(
-    body=st.one_of(v1_bodies, deep_bodies(), raw_bytes,
-                   st.lists(any_text, max_size=10).map(lambda ids: {"instances": ids})),
+    body=st.one_of(
+        v1_bodies,
+        deep_bodies(),
+        raw_bytes,
+        st.lists(any_text, max_size=10).map(lambda ids: {"instances": ids}),
+    ),
     v2=st.booleans(),
     content_type=CONTENT_TYPES,
-)  # fmt: skip
+)
 def test_transformer_never_500(transformer_client, body, v2, content_type):
     content = body if isinstance(body, bytes) else dumps(body)
     response = post(transformer_client, V2_PATH if v2 else V1_PATH, content, content_type)

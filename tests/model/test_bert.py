@@ -101,9 +101,14 @@ def test_fine_tuning_that_hurts_validation_keeps_the_warm_start(titles):
     texts = list(titles["plot"][:60])
     labels = GenreVocabulary().encode(titles["genres"][:60])
     model = model_family("bert")(
-        max_length=32, epochs=1, learning_rate=0.5, warmup_ratio=0, tfidf_blend=False,
-        batch_size=8, threads=2,
-    )  # fmt: skip
+        max_length=32,
+        epochs=1,
+        learning_rate=0.5,
+        warmup_ratio=0,
+        tfidf_blend=False,
+        batch_size=8,
+        threads=2,
+    )
     model.fit(texts, labels)
     assert model.params["steps_run"] > 0
     [warm, tuned] = model.history

@@ -34,10 +34,19 @@ VERBS = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete", "P
 def objects() -> list[dict]:
     helm.disable_logging()
     with helm.Chart.load(CHART) as chart:
-        files = chart.render(values=json.loads(json.dumps(BASE_VALUES)), name=RELEASE,
-                             namespace=NAMESPACE, is_install=True)  # fmt: skip
-    return [d for path, text in files.items() if path.endswith(".yaml")
-            for d in yaml.safe_load_all(text) if d]  # fmt: skip
+        files = chart.render(
+            values=json.loads(json.dumps(BASE_VALUES)),
+            name=RELEASE,
+            namespace=NAMESPACE,
+            is_install=True,
+        )
+    return [
+        d
+        for path, text in files.items()
+        if path.endswith(".yaml")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
 
 
 def _one(objects: list[dict], kind: str, name: str) -> dict:
@@ -70,8 +79,12 @@ def test_the_controller_accepts_its_rendered_args_and_env_and_serves_its_probes(
     assert settings.inference_service == "genre-classifier"
     assert settings.namespace == NAMESPACE and settings.registry_uri.startswith("s3://")
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    routes = {route.path for route in create_app(LoopStatus(), ControllerMetrics().registry,
-                                                 stale_after_seconds=60).routes}  # fmt: skip
+    routes = {
+        route.path
+        for route in create_app(
+            LoopStatus(), ControllerMetrics().registry, stale_after_seconds=60
+        ).routes
+    }
     for probe in ("livenessProbe", "readinessProbe"):
         http = container[probe]["httpGet"]
         assert http["path"] in routes
@@ -91,21 +104,32 @@ def test_a_renamed_variable_is_refused(objects):
 
 def test_the_role_grants_exactly_the_verbs_the_controller_uses(objects, tmp_path):
     role = _one(objects, "Role", "trending-canary-controller")
-    granted = {verb for rule in role["rules"] if "inferenceservices" in rule["resources"]
-               and rule.get("resourceNames") == ["genre-classifier"] for verb in rule["verbs"]}  # fmt: skip
+    granted = {
+        verb
+        for rule in role["rules"]
+        if "inferenceservices" in rule["resources"]
+        and rule.get("resourceNames") == ["genre-classifier"]
+        for verb in rule["verbs"]
+    }
     registry = Registry.from_uri((tmp_path / "registry").as_uri(), "genre-classifier")
     for n in (1, 2):
-        registry.register_version(make_bundle(tmp_path, payload=f"{n}".encode()), actor="t",
-                                  reason="r")  # fmt: skip
+        registry.register_version(
+            make_bundle(tmp_path, payload=f"{n}".encode()), actor="t", reason="r"
+        )
     registry.promote(1, actor="t", reason="r")
     registry.set_canary(2, actor="t", reason="r")
     clock = [0.0]
     with FakeKubeApi() as kube, StubPrometheus({1: VersionNumbers(), 2: VersionNumbers()}) as prom:
         kube.put(chart_inference_service("Standard", stable=1))
         api = KubeInferenceServiceApi(kube.client())
-        run_canary(registry=registry, actuator=KServeActuator(api, "genre-classifier", NAMESPACE),
-                   prometheus=PrometheusClient(prom.url), policy=CanaryPolicy(steps=[10]),
-                   clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))  # fmt: skip
+        run_canary(
+            registry=registry,
+            actuator=KServeActuator(api, "genre-classifier", NAMESPACE),
+            prometheus=PrometheusClient(prom.url),
+            policy=CanaryPolicy(steps=[10]),
+            clock=lambda: clock[0],
+            sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+        )
     used = {VERBS[r.method] for r in kube.requests}
     paths = {r.path for r in kube.requests}
     assert paths == {

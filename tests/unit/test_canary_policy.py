@@ -22,13 +22,26 @@ POLICY = CanaryPolicy(min_requests=50, min_genre_predictions=20)
 
 
 def _snap(canary_errors=0.0, canary_genres=None, canary_requests=100.0, p95=(0.02, 0.02)):
-    return MetricsSnapshot.model_validate({
-        "window_seconds": 60, "traffic_percent": 10,
-        "stable": {"version": 1, "requests": 900, "errors": 0, "p95_latency_seconds": p95[0],
-                   "genre_counts": {k: v * 9 for k, v in GENRES.items()}},
-        "canary": {"version": 2, "requests": canary_requests, "errors": canary_errors,
-                   "p95_latency_seconds": p95[1], "genre_counts": canary_genres or GENRES},
-    })  # fmt: skip
+    return MetricsSnapshot.model_validate(
+        {
+            "window_seconds": 60,
+            "traffic_percent": 10,
+            "stable": {
+                "version": 1,
+                "requests": 900,
+                "errors": 0,
+                "p95_latency_seconds": p95[0],
+                "genre_counts": {k: v * 9 for k, v in GENRES.items()},
+            },
+            "canary": {
+                "version": 2,
+                "requests": canary_requests,
+                "errors": canary_errors,
+                "p95_latency_seconds": p95[1],
+                "genre_counts": canary_genres or GENRES,
+            },
+        }
+    )
 
 
 def test_healthy_canary_promotes_with_evidence():
@@ -105,13 +118,30 @@ def test_shadow_comparison():
 
 def _sampled_snapshot(rng, canary_rates, stable_rates, n_canary, n_stable):
     genres = [f"g{i}" for i in range(len(stable_rates))]
-    return MetricsSnapshot.model_validate({
-        "window_seconds": 60, "traffic_percent": 25,
-        "stable": {"version": 1, "requests": 900, "errors": 0, "p95_latency_seconds": 0.02,
-                   "genre_counts": dict(zip(genres, rng.multinomial(n_stable, stable_rates), strict=True))},
-        "canary": {"version": 2, "requests": 300, "errors": 0, "p95_latency_seconds": 0.02,
-                   "genre_counts": dict(zip(genres, rng.multinomial(n_canary, canary_rates), strict=True))},
-    })  # fmt: skip
+    return MetricsSnapshot.model_validate(
+        {
+            "window_seconds": 60,
+            "traffic_percent": 25,
+            "stable": {
+                "version": 1,
+                "requests": 900,
+                "errors": 0,
+                "p95_latency_seconds": 0.02,
+                "genre_counts": dict(
+                    zip(genres, rng.multinomial(n_stable, stable_rates), strict=True)
+                ),
+            },
+            "canary": {
+                "version": 2,
+                "requests": 300,
+                "errors": 0,
+                "p95_latency_seconds": 0.02,
+                "genre_counts": dict(
+                    zip(genres, rng.multinomial(n_canary, canary_rates), strict=True)
+                ),
+            },
+        }
+    )
 
 
 def test_sampling_noise_alone_rarely_rolls_back_at_the_minimum_sample():
@@ -121,8 +151,10 @@ def test_sampling_noise_alone_rarely_rolls_back_at_the_minimum_sample():
     rng = np.random.default_rng(0)
     rates = rng.dirichlet(np.full(19, 2.0))
     policy = CanaryPolicy(min_requests=50)
-    raw = [js_divergence(*(dict(enumerate(rng.multinomial(50, rates))) for _ in "ab"))
-           for _ in range(200)]  # fmt: skip
+    raw = [
+        js_divergence(*(dict(enumerate(rng.multinomial(50, rates))) for _ in "ab"))
+        for _ in range(200)
+    ]
     assert np.mean(np.array(raw) > policy.max_genre_divergence) > 0.5
     outcomes = [
         decide(policy, _sampled_snapshot(rng, rates, rates, 50, 50)).action for _ in range(200)

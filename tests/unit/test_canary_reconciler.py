@@ -56,8 +56,9 @@ class Clock:
 def registry(tmp_path):
     reg = Registry.from_uri((tmp_path / "registry").as_uri(), MODEL)
     for n in (1, 2):
-        reg.register_version(make_bundle(tmp_path, payload=f"v{n}".encode()), actor="test",
-                             reason=f"version {n}")  # fmt: skip
+        reg.register_version(
+            make_bundle(tmp_path, payload=f"v{n}".encode()), actor="test", reason=f"version {n}"
+        )
     reg.promote(1, actor="test", reason="first production")
     return reg
 
@@ -69,15 +70,22 @@ def _world(mode: str, canary_numbers: VersionNumbers, *, canary: int | None = No
     return kube, prom
 
 
-def _reconciler(registry: Registry, kube: FakeKubeApi, prom: StubPrometheus, clock: Clock,
-                actuator_class=KServeActuator) -> CanaryReconciler:  # fmt: skip
+def _reconciler(
+    registry: Registry,
+    kube: FakeKubeApi,
+    prom: StubPrometheus,
+    clock: Clock,
+    actuator_class=KServeActuator,
+) -> CanaryReconciler:
     """A controller built from nothing but its settings, as after a restart."""
     api = KubeInferenceServiceApi(kube.client())
     return CanaryReconciler(
         registry=Registry.from_uri(registry.store.uri, MODEL),
-        actuator=actuator_class(api, ISVC, NAMESPACE), prometheus=PrometheusClient(prom.url),
-        policy=POLICY, clock=clock,
-    )  # fmt: skip
+        actuator=actuator_class(api, ISVC, NAMESPACE),
+        prometheus=PrometheusClient(prom.url),
+        policy=POLICY,
+        clock=clock,
+    )
 
 
 def _replayed(kube: FakeKubeApi, initial: dict) -> list[dict]:
@@ -107,9 +115,14 @@ def test_healthy_canary_is_stepped_then_promoted(registry, mode):
     registry.set_canary(2, actor="ct-pipeline", reason="retrained")
     try:
         reconciler = _reconciler(registry, kube, prom, clock)
-        outcome = run_canary(registry=reconciler.registry, actuator=reconciler.actuator,
-                             prometheus=reconciler.prometheus, policy=POLICY, clock=clock,
-                             sleep=clock.sleep)  # fmt: skip
+        outcome = run_canary(
+            registry=reconciler.registry,
+            actuator=reconciler.actuator,
+            prometheus=reconciler.prometheus,
+            policy=POLICY,
+            clock=clock,
+            sleep=clock.sleep,
+        )
     finally:
         kube.__exit__()
         prom.__exit__()
@@ -144,8 +157,14 @@ def test_broken_canary_is_rolled_back_at_the_first_step(registry, mode):
     registry.set_canary(2, actor="ct-pipeline", reason="retrained")
     try:
         r = _reconciler(registry, kube, prom, clock)
-        outcome = run_canary(registry=r.registry, actuator=r.actuator, prometheus=r.prometheus,
-                             policy=POLICY, clock=clock, sleep=clock.sleep)  # fmt: skip
+        outcome = run_canary(
+            registry=r.registry,
+            actuator=r.actuator,
+            prometheus=r.prometheus,
+            policy=POLICY,
+            clock=clock,
+            sleep=clock.sleep,
+        )
     finally:
         kube.__exit__()
         prom.__exit__()
@@ -180,8 +199,10 @@ def test_a_restarted_controller_picks_up_where_it_stopped(registry):
     registry.set_canary(2, actor="ct-pipeline", reason="retrained")
     try:
         first = _reconciler(registry, kube, prom, clock).reconcile()
-        assert first.state == "stepped" and canary_state(kube.get(NAMESPACE, ISVC), "standard") \
-            .canary_percent == 10  # fmt: skip
+        assert (
+            first.state == "stepped"
+            and canary_state(kube.get(NAMESPACE, ISVC), "standard").canary_percent == 10
+        )
         # Restart: a new controller waits out the same window (it ends where the first said).
         clock.now = first.next_at - 1
         assert _reconciler(registry, kube, prom, clock).reconcile().state == "waiting"
@@ -201,7 +222,9 @@ def test_a_restarted_controller_picks_up_where_it_stopped(registry):
     assert last.state == "promoted"
     decisions = [e for e in registry.events() if e.kind == DECISION_EVENT]
     assert [(d.details["traffic_percent"], d.details["outcome"]) for d in decisions] == [
-        (10, "step"), (50, "promoted")]  # fmt: skip
+        (10, "step"),
+        (50, "promoted"),
+    ]
     assert registry.resolve("production") == 2
 
 
@@ -243,9 +266,13 @@ def test_without_a_kubernetes_api_the_controller_stays_up_and_says_why(registry)
 
     def build_reconciler() -> CanaryReconciler:
         api = KubeInferenceServiceApi(client.ApiClient(configuration), request_timeout=2)
-        return CanaryReconciler(registry=registry, actuator=KServeActuator(api, ISVC, NAMESPACE),
-                                prometheus=PrometheusClient("http://127.0.0.1:9"), policy=POLICY,
-                                metrics=metrics)  # fmt: skip
+        return CanaryReconciler(
+            registry=registry,
+            actuator=KServeActuator(api, ISVC, NAMESPACE),
+            prometheus=PrometheusClient("http://127.0.0.1:9"),
+            policy=POLICY,
+            metrics=metrics,
+        )
 
     loop = ControllerLoop(build_reconciler, metrics, interval_seconds=5, max_backoff_seconds=15)
     waits = [loop.run_pass() for _ in range(4)]

@@ -163,8 +163,15 @@ def test_training_ir_has_secrets_env_retries_caching_and_resources(compiled):
         "gate-passed",
     } <= set(names)
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    s3_steps = ("ingest", "snapshot", "materialize-features", "load-features",
-                "evaluate-production", "gate", "register")  # fmt: skip
+    s3_steps = (
+        "ingest",
+        "snapshot",
+        "materialize-features",
+        "load-features",
+        "evaluate-production",
+        "gate",
+        "register",
+    )
     for step in s3_steps:
         mounted = {
             (s["secretName"], k["secretKey"], k["envVar"])
@@ -194,8 +201,11 @@ def test_training_ir_has_secrets_env_retries_caching_and_resources(compiled):
     assert not tasks["gate"]["cachingOptions"].get("enableCache")
     for key, executor in executors_of(spec).items():
         assert "resourceCpuRequest" in executor["container"].get("resources", {}) or key in {
-            "exec-validate", "exec-split-dataset", "exec-gate", "exec-model-card"
-        }, key  # fmt: skip
+            "exec-validate",
+            "exec-split-dataset",
+            "exec-gate",
+            "exec-model-card",
+        }, key
     # The registration only happens inside the gate's condition.
     condition = tasks[names["gate-passed"]]
     assert "gate-Output" in condition["triggerPolicy"]["condition"]

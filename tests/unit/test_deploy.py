@@ -128,8 +128,9 @@ def registry_env(tmp_path, monkeypatch):
     uri = (tmp_path / "registry").as_uri()
     registry = Registry.from_uri(uri, "genre-classifier")
     for n in (1, 2, 3, 4):
-        registry.register_version(make_bundle(tmp_path, payload=f"v{n}".encode()), actor="test",
-                                  reason=f"version {n}")  # fmt: skip
+        registry.register_version(
+            make_bundle(tmp_path, payload=f"v{n}".encode()), actor="test", reason=f"version {n}"
+        )
     monkeypatch.setenv("TRENDING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRENDING_REGISTRY_URI", uri)
     return registry
@@ -140,8 +141,14 @@ def test_trending_deploy_dry_run_gives_the_predictor_spec_helm_template_gives(
     registry_env, tmp_path, chart_mode
 ):
     def values(canary: dict) -> dict:
-        return {**BASE_VALUES, "inferenceService": {
-            "deploymentMode": chart_mode, "predictor": {"version": 3}, "canary": canary}}  # fmt: skip
+        return {
+            **BASE_VALUES,
+            "inferenceService": {
+                "deploymentMode": chart_mode,
+                "predictor": {"version": 3},
+                "canary": canary,
+            },
+        }
 
     without = render_manifest(values({"enabled": False}))
     with_canary_rendered = render_manifest(

@@ -89,9 +89,18 @@ def test_params_are_typed_and_merged_under_param_overrides(monkeypatch, captured
     )
     result = runner.invoke(
         app,
-        ["pipeline", "run", "continuous-training", "--reason", "drift", "--window",
-         "drift_selected", "--param", "robustness_cases=20"],
-    )  # fmt: skip
+        [
+            "pipeline",
+            "run",
+            "continuous-training",
+            "--reason",
+            "drift",
+            "--window",
+            "drift_selected",
+            "--param",
+            "robustness_cases=20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     arguments = captured["arguments"]
     assert arguments["bert_params_json"] == '{"epochs": 1}'

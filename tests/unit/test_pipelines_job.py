@@ -17,9 +17,10 @@ from cli import app
 def job_commands(scenario: str) -> dict[str, dict]:
     """container name -> the parameters `trending` parses from its args."""
     (job,) = [
-        j for j in by_kind(render(load_values(CHART / "ci" / f"{scenario}-values.yaml")), "Job")
+        j
+        for j in by_kind(render(load_values(CHART / "ci" / f"{scenario}-values.yaml")), "Job")
         if j["metadata"]["labels"]["app.kubernetes.io/component"] == "pipelines"
-    ]  # fmt: skip
+    ]
     pod = job["spec"]["template"]["spec"]
     root = typer.main.get_command(app)
     parsed = {}

@@ -35,8 +35,9 @@ def _scraped(tmp_path: Path) -> list[tuple[str, dict[str, str], float]]:
     registry.register_version(make_bundle(tmp_path), actor="test", reason="v1")
     registry.promote(1, actor="test", reason="first production")
     snapshots = SnapshotStore(open_store((tmp_path / "data").as_uri()))
-    snapshots.write(validate_titles(generate_titles(60, seed=3), GenreVocabulary()),
-                    source="synthetic")  # fmt: skip
+    snapshots.write(
+        validate_titles(generate_titles(60, seed=3), GenreVocabulary()), source="synthetic"
+    )
     answer = TestClient(create_app(FreshnessCollector(registry, snapshots))).get("/metrics")
     assert answer.status_code == 200
     return [
@@ -63,9 +64,11 @@ def _promtool_test(tmp_path: Path, samples, *, age_by: float, expect: bool) -> s
         case: dict = {"alertname": alert, "eval_time": "2h"}
         if expect:
             firing = [
-                s for s in samples if s[0] in _alert_metrics(alert)
+                s
+                for s in samples
+                if s[0] in _alert_metrics(alert)
                 and (alert != "ModelStale" or s[1].get("alias") == "production")
-            ]  # fmt: skip
+            ]
             case["exp_alerts"] = [
                 {
                     "exp_labels": _alert_labels(alert, labels),

@@ -37,37 +37,57 @@ def registry(tmp_path_factory) -> Registry:
     v1 = registry.register_version(bundle, actor="kfp:training-pipeline", reason="first model")
     registry.promote(v1, actor="kfp:training-pipeline", reason="first version")
     registry.log_event(
-        "retrain_requested", actor="retrain-trigger", reason="drift",
+        "retrain_requested",
+        actor="retrain-trigger",
+        reason="drift",
         details={"window": "drift_selected", "evidence": {"alertname": "DriftDetected"}},
-    )  # fmt: skip
+    )
     registry.log_event(
-        "retrain_started", actor="retrain-trigger", reason="drift",
+        "retrain_started",
+        actor="retrain-trigger",
+        reason="drift",
         details={"run_id": "local-abc123", "window": "drift_selected"},
-    )  # fmt: skip
+    )
     registry.log_event(
-        "gate_decision", actor="kfp:continuous-training", reason="drift",
-        details={"run_id": "run-2", "champion": "xgboost", "candidates": [
-            {"model_family": "xgboost", "micro_f1": 0.91, "gate_passed": True},
-            {"model_family": "bert", "micro_f1": 0.2, "gate_passed": False}]},
-    )  # fmt: skip
+        "gate_decision",
+        actor="kfp:continuous-training",
+        reason="drift",
+        details={
+            "run_id": "run-2",
+            "champion": "xgboost",
+            "candidates": [
+                {"model_family": "xgboost", "micro_f1": 0.91, "gate_passed": True},
+                {"model_family": "bert", "micro_f1": 0.2, "gate_passed": False},
+            ],
+        },
+    )
     v2 = registry.register_version(bundle, actor="kfp:continuous-training", reason="drift")
     registry.set_canary(v2, actor="kfp:continuous-training", reason="staged after the gate")
     registry.log_event(
-        "retrain_finished", actor="kfp:continuous-training", reason="drift", version=v2,
+        "retrain_finished",
+        actor="kfp:continuous-training",
+        reason="drift",
+        version=v2,
         details={"outcome": "deployed-as-canary", "champion": "xgboost", "status": "succeeded"},
-    )  # fmt: skip
+    )
     for percent, action in ((25, "promote"), (50, "promote")):
         registry.log_event(
-            "canary_decision", actor="canary-controller", reason="all checks pass", version=v2,
+            "canary_decision",
+            actor="canary-controller",
+            reason="all checks pass",
+            version=v2,
             details={"action": action, "traffic_percent": percent, "checks": []},
-        )  # fmt: skip
+        )
     registry.promote(v2, actor="canary-controller", reason="canary passed every step")
     registry.clear_canary(actor="canary-controller", reason="promoted")
     registry.set_canary(v1, actor="demo", reason="broken canary")
     registry.log_event(
-        "canary_decision", actor="canary-controller", reason="failed: error_rate", version=v1,
+        "canary_decision",
+        actor="canary-controller",
+        reason="failed: error_rate",
+        version=v1,
         details={"action": "rollback", "traffic_percent": 25, "checks": []},
-    )  # fmt: skip
+    )
     registry.clear_canary(actor="canary-controller", reason="rolled back at 25%")
     return registry
 
@@ -102,18 +122,38 @@ DECISION = {
     "decisions": {
         "xgboost": {
             "checks": [
-                {"name": "floor:micro_f1", "passed": True, "observed": 0.9, "required": 0.5,
-                 "message": "micro-F1 0.900 meets the floor 0.500"},
-                {"name": "robustness:directional:horror", "passed": True, "observed": 0.36,
-                 "required": 0.0, "message": "72/200 cases pass"},
-                {"name": "regression:micro_f1", "passed": False, "observed": -0.01,
-                 "required": 0.0, "message": "micro_f1 0.890 vs production 0.900"},
-                {"name": "baseline:linear", "passed": True, "observed": -0.005,
-                 "required": -0.01, "message": "micro-F1 0.895 vs linear baseline 0.900"},
+                {
+                    "name": "floor:micro_f1",
+                    "passed": True,
+                    "observed": 0.9,
+                    "required": 0.5,
+                    "message": "micro-F1 0.900 meets the floor 0.500",
+                },
+                {
+                    "name": "robustness:directional:horror",
+                    "passed": True,
+                    "observed": 0.36,
+                    "required": 0.0,
+                    "message": "72/200 cases pass",
+                },
+                {
+                    "name": "regression:micro_f1",
+                    "passed": False,
+                    "observed": -0.01,
+                    "required": 0.0,
+                    "message": "micro_f1 0.890 vs production 0.900",
+                },
+                {
+                    "name": "baseline:linear",
+                    "passed": True,
+                    "observed": -0.005,
+                    "required": -0.01,
+                    "message": "micro-F1 0.895 vs linear baseline 0.900",
+                },
             ]
         }
     },
-}  # fmt: skip
+}
 
 
 def test_gate_reasons_put_failures_first():
@@ -153,14 +193,28 @@ def test_report_has_every_section_with_plots(registry, tmp_path):
         for detector in ("features", "predictions")
     ]
     runs = [
-        RunRecord(model_name=MODEL, run_id="run-1", champion="xgboost", registered_version=1,
-                  metrics={"xgboost": {"micro_f1": 0.95, "macro_f1": 0.9},
-                           "linear": {"micro_f1": 0.93, "macro_f1": 0.88}}),
-        RunRecord(model_name=MODEL, run_id="run-2", champion="xgboost", registered_version=2,
-                  params={"reason": "drift"},
-                  metrics={"xgboost": {"micro_f1": 0.91, "macro_f1": 0.9},
-                           "production": {"micro_f1": 0.86, "macro_f1": 0.8}}),
-    ]  # fmt: skip
+        RunRecord(
+            model_name=MODEL,
+            run_id="run-1",
+            champion="xgboost",
+            registered_version=1,
+            metrics={
+                "xgboost": {"micro_f1": 0.95, "macro_f1": 0.9},
+                "linear": {"micro_f1": 0.93, "macro_f1": 0.88},
+            },
+        ),
+        RunRecord(
+            model_name=MODEL,
+            run_id="run-2",
+            champion="xgboost",
+            registered_version=2,
+            params={"reason": "drift"},
+            metrics={
+                "xgboost": {"micro_f1": 0.91, "macro_f1": 0.9},
+                "production": {"micro_f1": 0.86, "macro_f1": 0.8},
+            },
+        ),
+    ]
     path = write_report(
         tmp_path / "out" / "report.html",
         events=registry.events(),
