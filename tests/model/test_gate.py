@@ -240,3 +240,16 @@ def test_trailing_the_baseline_within_noise_passes_and_clearly_below_fails():
     worse = decide(far, baseline=baseline)
     assert "baseline:linear" in {c.name for c in worse.failures}
     assert "does not beat the baseline" in worse.summary()
+
+
+def test_the_model_card_shows_the_failing_titles_and_their_edit(trained_bundle):
+    from trending.modelling.bundle import read_manifest
+    from trending.modelling.card import render_markdown
+
+    report = stability_report(similarity=0.70, null=0.89)
+    decision = decide(report, baseline=make_report("linear", micro=0.6))
+    markdown = render_markdown(report, decision, read_manifest(trained_bundle))
+    assert "## Robustness examples" in markdown
+    row = next(line for line in markdown.splitlines() if "The Shining" in line)
+    assert "'Anna' -> 'Diego'" in row and "Horror" in row and "Comedy" in row
+    assert "| invariance:names | invariance | 0.600 | 0.700 | 0.890 | 0.190 |" in markdown
