@@ -51,7 +51,8 @@ Obj = dict[str, Any]
 # are the ones the controller creates; a canary predictor gets its own here (on a cluster it is a
 # second Deployment behind the same Service). The controller also starts a storage initializer
 # when a component sets storageUri (the chart does not: the predictor reads the registry itself),
-# and an agent sidecar for ``logger`` (not emulated: payloads to the drift detector are not sent).
+# and an agent sidecar for ``logger`` (the chart sets none: the predictors send request events to
+# the drift detector themselves, with the drift token).
 KSERVE_CONTROLLER: dict[str, dict[str, Any]] = {
     "predictor": {
         "service": "{isvc}-predictor",
@@ -75,13 +76,24 @@ KSERVE_CONTROLLER: dict[str, dict[str, Any]] = {
 # The Secrets a platform engineer creates before ``helm install`` (docs/kubernetes.md, "With Helm"):
 # value naming the Secret -> (the name on a dev cluster, its keys). Each is named by its
 # ``existingSecret`` value; left empty with ``credentials.generate`` (kind), it is the
-# ``<release>-<component>`` Secret hack/cluster-up.sh creates. Values are random per run.
+# ``<release>-<component>`` Secret hack/cluster-up.sh creates. Values are random per run, except
+# the bundle public key: the half of a key pair made with openssl as the docs do
+# (:func:`signing_key_pair`), whose private half signs the seeded versions as the pipeline would.
 PLATFORM_SECRETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "s3.existingSecret": (f"{RELEASE}-s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
     "featureStore.redis.existingSecret": (f"{RELEASE}-redis", ("REDIS_PASSWORD",)),
     "retrainTrigger.existingSecret": (
         f"{RELEASE}-retrain-trigger",
         ("TRENDING_TRIGGER_TOKEN",),
+    ),
+    "driftDetector.existingSecret": (f"{RELEASE}-drift-token", ("TRENDING_DRIFT_TOKEN",)),
+    "driftDetector.feedback.existingSecret": (
+        f"{RELEASE}-drift-feedback",
+        ("TRENDING_FEEDBACK_TOKEN",),
+    ),
+    "bundleSigning.existingSecret": (
+        f"{RELEASE}-bundle-public-key",
+        ("TRENDING_BUNDLE_PUBLIC_KEY",),
     ),
 }
 
@@ -238,8 +250,25 @@ def secrets_of(objects: list[Obj], created: dict[str, dict[str, str]]) -> dict[s
     return out
 
 
-def platform_secrets(values: Obj, objects: list[Obj]) -> dict[str, dict[str, str]]:
-    """The Secrets of :data:`PLATFORM_SECRETS` a scenario needs and the chart does not render."""
+def signing_key_pair(folder: Path) -> tuple[str, str]:
+    """(private PEM, public PEM) made as docs/kubernetes.md "Secrets" makes them (openssl)."""
+    private, public = folder / "bundle-signing.pem", folder / "bundle-signing.pub"
+    for command in (
+        ["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(private)],
+        ["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
+    return private.read_text(), public.read_text()
+
+
+def platform_secrets(
+    values: Obj, objects: list[Obj], given: dict[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """The Secrets of :data:`PLATFORM_SECRETS` a scenario needs and the chart does not render.
+
+    ``given`` holds key values that are not random tokens (the bundle public key).
+    """
+    given = given or {}
     merged = merged_values(values)
     rendered = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
     out: dict[str, dict[str, str]] = {}
@@ -249,7 +278,7 @@ def platform_secrets(values: Obj, objects: list[Obj]) -> dict[str, dict[str, str
             node = node.get(key, {}) if isinstance(node, dict) else {}
         name = node or (dev_name if merged.get("credentials", {}).get("generate") else None)
         if name and name not in rendered:
-            out[name] = {key: secrets.token_hex(16) for key in keys}
+            out[name] = {key: given.get(key) or secrets.token_hex(16) for key in keys}
     return out
 
 

@@ -53,6 +53,7 @@ from cluster import (
     render,
     scenario_values,
     secrets_of,
+    signing_key_pair,
     start,
     wait_until,
     workloads,
@@ -122,8 +123,12 @@ class Release:
         self.titles = titles
         values = scenario_values(CHART / "ci" / values_file, overrides)
         self.objects = render(values)
-        # What docs/kubernetes.md has a platform engineer create before `helm install`.
-        self.created = platform_secrets(values, self.objects)
+        # What docs/kubernetes.md has a platform engineer create before `helm install`; the
+        # private half of the bundle key pair is what the pipeline's register step would hold.
+        self.signing_key, public_key = signing_key_pair(base)
+        self.created = platform_secrets(
+            values, self.objects, {"TRENDING_BUNDLE_PUBLIC_KEY": public_key}
+        )
         self.secrets = secrets_of(self.objects, self.created)
         self.config_maps = {
             o["metadata"]["name"]: {k: str(v) for k, v in o.get("data", {}).items()}
@@ -210,8 +215,18 @@ class Release:
             "AWS_REGION": self.settings["AWS_DEFAULT_REGION"],
         }
 
+    def signed_bundle(self) -> Path:
+        """The trained bundle as the training pipeline registers it: drift detector, then signed."""
+        from trending.modelling.bundle import BundleTrust, load_signing_key, sign_if_configured
+        from trending.monitoring.drift.detector import add_drift_detector
+
+        bundle = self.base / "bundle-signed"
+        shutil.copytree(self.bundle, bundle)
+        add_drift_detector(bundle, self.titles.iloc[:60], n_components=4)
+        return sign_if_configured(bundle, BundleTrust(load_signing_key(self.signing_key)))
+
     def seed(self) -> None:
-        """Bucket, two registry versions (production, canary), Feast applied + materialized."""
+        """Bucket, registry versions (production, canary: signed; one unsigned), Feast applied + materialized."""
         import boto3
 
         from trending.features.store import TitleFeatureStore
@@ -244,11 +259,14 @@ class Release:
                 Bucket=bucket, **({"CreateBucketConfiguration": location} if location else {})
             )
             registry = Registry.from_uri(registry_uri, self.settings["TRENDING_MODEL_NAME"])
-            first = registry.register_version(self.bundle, actor="boot-test", reason="seed")
-            second = registry.register_version(self.bundle, actor="boot-test", reason="seed")
+            signed = self.signed_bundle()
+            first = registry.register_version(signed, actor="boot-test", reason="seed")
+            second = registry.register_version(signed, actor="boot-test", reason="seed")
             registry.promote(first, actor="boot-test", reason="seed")
             registry.set_canary(second, actor="boot-test", reason="seed")
-            self.versions = {"production": first, "canary": second}
+            # Registered without the pipeline's key: the predictors must refuse to serve it.
+            unsigned = registry.register_version(self.bundle, actor="boot-test", reason="seed")
+            self.versions = {"production": first, "canary": second, "unsigned": unsigned}
         ok, note = wait_until(lambda: self._redis_ping(), 60)
         assert ok, f"Redis did not answer: {note}"
         feast_env = env | {
@@ -545,6 +563,66 @@ def test_the_canary_predictor_serves_the_canary_version(release: Release) -> Non
     assert versions == {str(release.versions["canary"])}, versions
 
 
+def _metric(url: str, name: str, **labels: str) -> float:
+    """One sample of a service's /metrics (0 when absent)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_the_drift_detector_takes_the_predictors_events_and_refuses_forged_ones(
+    release: Release,
+) -> None:
+    predictor = _ready(release, "/predictor")
+    drift = f"http://{_ready(release, 'drift-detector').ip}:8080"
+    before = _metric(drift, "trending_drift_events_total", type="request", outcome="accepted")
+    plots = [str(plot) for plot in release.titles["plot"].iloc[:5]]
+    status, body = post(
+        f"http://{predictor.ip}:8080/v1/models/genre-classifier:predict",
+        {"instances": [{"plot": plot} for plot in plots]},
+    )
+    assert status == 200, body
+    # The predictor's payload logger sends the request event with the drift token (from the
+    # Secret), and the drift detector loads the version's signed detector to score it.
+    ok, note = wait_until(
+        lambda: (
+            (n := _metric(drift, "trending_drift_events_total", type="request", outcome="accepted"))
+            > before,
+            f"accepted request events: {n}",
+        ),
+        60,
+    )
+    assert ok, f"the drift detector did not count the predictor's event: {note}\n" + "\n".join(
+        p.tail() for p in release.outcomes[release.pod("drift-detector").name].processes
+    )
+    # A forged event: a well-formed CloudEvent from another pod, without the token.
+    refused = _metric(drift, "trending_drift_events_total", outcome="unauthorized")
+    forged = urllib.request.Request(
+        f"{drift}/",
+        json.dumps({"instances": [{"plot": "forged"}]}).encode(),
+        {
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": "forged-1",
+            "ce-source": "http://attacker",
+            "ce-type": "org.kubeflow.serving.inference.request",
+            "ce-modelid": "genre-classifier:1",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(forged, timeout=10)
+    assert error.value.code == 401
+    assert _metric(drift, "trending_drift_events_total", outcome="unauthorized") == refused + 1
+
+
+def _served_ref(container: Obj, ref: str) -> None:
+    args = container["args"]
+    args[args.index("--ref") + 1] = ref
+
+
 def _renamed_arg(container: Obj, old: str, new: str) -> None:
     args = container["args"]
     assert old in args, f"{old} is not among the rendered args {args}: update this mutation"
@@ -563,6 +641,12 @@ MUTATIONS = {
         "/predictor",
         lambda c: _renamed_arg(c, "--ref", "--alias"),
         "--alias",
+    ),
+    # Not a rename: the same predictor pointed at a version registered without the signing key.
+    "predictor serving an unsigned version": (
+        "/predictor",
+        lambda c: _served_ref(c, "3"),  # seed(): version 3 is the unsigned one
+        "is not signed",
     ),
     "transformer env TRENDING_FEATURE_SERVER_URL renamed": (
         "/transformer",
