@@ -4,8 +4,9 @@
 that carries a body it reads the body under a deadline (408 and the connection closed when a
 client stalls) and a size cap (413). On the inference routes (``/v1/models/<m>:predict``,
 ``/v2/models/<m>/infer``) it accepts only strict JSON (UTF-8, no NaN/Infinity, no lone
-surrogates, nesting at most ``MAX_JSON_DEPTH`` deep) or a well-formed V2 binary-tensor body,
-which it turns into the equivalent JSON body, so KServe's parsers only ever see input they
+surrogates, bounded nesting: ``trending.modelling.inference.parse_json_strictly``, which the
+feedback parser of the router and the drift service uses too) or a well-formed V2 binary-tensor
+body, which it turns into the equivalent JSON body, so KServe's parsers only ever see input they
 handle; and it counts every request in ``trending_requests_total`` /
 ``trending_request_duration_seconds`` with its final status.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import math
 import re
 import struct
 import time
@@ -41,7 +41,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from timing_asgi import TimingMiddleware
 
-from trending.modelling.inference import InvalidJSONError, InvalidRequestError, check_payload_size
+from trending.modelling.inference import (
+    InvalidRequestError,
+    check_payload_size,
+    parse_json_strictly,
+)
 from trending.monitoring.metrics import ServingMetrics
 
 Scope = MutableMapping[str, Any]
@@ -61,9 +65,6 @@ JSON_MEDIA_TYPES = (
     b"application/ld+json",
     b"application/octet-stream",
 )
-# Deeper than any valid request (V2's [N, 1] data is 5 levels), shallow enough that no parser
-# downstream (Python's json, pydantic, KServe's) can hit its recursion limit.
-MAX_JSON_DEPTH = 32
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
 
 _VERSIONED = re.compile(r"^/v2/models/(?P<model>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
@@ -109,57 +110,6 @@ def _kind_for_status(status: int) -> str:
     return {404: "not_found", 408: "timeout", 413: "payload_too_large", 422: "invalid_input"}.get(
         status, "internal" if status >= 500 else "invalid_input"
     )
-
-
-# ---- strict JSON ----------------------------------------------------------------------------
-
-
-def parse_json_strictly(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    r"""Parse a request body as strict JSON: UTF-8, finite numbers, valid Unicode, bounded depth.
-
-    Python's ``json`` accepts ``NaN``/``Infinity``/``1e999`` (values no JSON response can
-    carry back) and lone surrogates (``"\ud800"``, which no UTF-8 encoder can write), and it
-    recurses once per nesting level (``RecursionError`` near 1,000 levels). This parser
-    refuses all of them up front with a message for the client.
-
-    Raises:
-        InvalidJSONError: Saying what is wrong and where.
-    """
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if isinstance(exc.__cause__, UnicodeDecodeError) or "UTF-8" in exc.msg:
-            raise InvalidJSONError(
-                "the body is not valid UTF-8: send JSON encoded as UTF-8 (without a byte order "
-                "mark)"
-            ) from None
-        raise InvalidJSONError(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}; "
-            "send a JSON object (numbers finite, no NaN or Infinity; strings valid Unicode)"
-        ) from None
-    check_json_value(value, max_depth=max_depth)
-    return value
-
-
-def check_json_value(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Refuse nesting deeper than ``max_depth`` and non-finite numbers (iteratively).
-
-    Raises:
-        InvalidJSONError: Naming the limit or the offending number.
-    """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                raise InvalidJSONError(
-                    f"the body nests arrays or objects more than {max_depth} levels deep: "
-                    "send a flat request"
-                )
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise InvalidJSONError("the body has a number out of range: send finite numbers")
 
 
 # ---- the V2 binary tensor extension ------------------------------------------------------------

@@ -17,9 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from serving.router.__main__ import main as router_main
 from serving.router.app import RouterService, create_app
-from serving.router.feedback import MAX_FEEDBACK_BYTES
+from serving.router.feedback import MAX_FEEDBACK_BYTES, BadFeedbackError, parse_feedback
 from serving.router.split import SplitFile, TrafficSplit, Upstream, write_split
-from trending.modelling.inference import parse_v1_body, prediction_rows
+from trending.modelling.inference import (
+    MAX_JSON_DEPTH,
+    InvalidJSONError,
+    parse_json_strictly,
+    parse_v1_body,
+    prediction_rows,
+)
 
 MODEL = "genre-classifier"
 TOKEN = "t" * 32
@@ -164,6 +170,16 @@ def test_hostile_feedback_bodies_get_400_with_an_error_and_no_exception_text(cli
     assert not any(word in answer["error"] for word in ("Error", "Traceback", "line ", "pydantic"))
     assert refused(client, "/feedback", "invalid") == 1
     assert feedback_count(client) == 0
+
+
+def test_feedback_is_read_by_the_same_strict_parser_as_inference_requests():
+    # 33 levels is valid JSON for Python's json module; the serving edge's parser refuses it.
+    deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
+    body = b'{"title_id": "tt1", "genres": ["Drama"], "client_id": ' + deep + b"}"
+    with pytest.raises(InvalidJSONError, match=f"more than {MAX_JSON_DEPTH} levels"):
+        parse_json_strictly(body)
+    with pytest.raises(BadFeedbackError, match=f"at most {MAX_JSON_DEPTH} levels deep"):
+        parse_feedback(body, "application/json")
 
 
 def test_a_broken_split_file_keeps_the_last_valid_split(client, split_path):

@@ -8,13 +8,19 @@ message that says what to fix.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trending.data.schema import MAX_PLOT_CHARS
+
+# Deeper than any valid request (V2's [N, 1] data is 5 levels), shallow enough that no parser
+# downstream (Python's json, pydantic, KServe's) can hit its recursion limit.
+MAX_JSON_DEPTH = 32
 
 DEFAULT_MAX_INSTANCES = 64
 DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB: 64 instances of long plots plus reviews fit.
@@ -123,6 +129,54 @@ def decode_json_body(raw: bytes, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) 
         return json.loads(text)
     except ValueError as exc:
         raise InvalidJSONError(f"the body is not valid JSON ({exc}): send a JSON object") from None
+
+
+def parse_json_strictly(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    r"""Parse a request body as strict JSON: UTF-8, finite numbers, valid Unicode, bounded depth.
+
+    Python's ``json`` accepts ``NaN``/``Infinity``/``1e999`` (values no JSON response can
+    carry back) and lone surrogates (``"\ud800"``, which no UTF-8 encoder can write), and it
+    recurses once per nesting level (``RecursionError`` near 1,000 levels). This parser
+    refuses all of them up front with a message for the client.
+
+    Raises:
+        InvalidJSONError: Saying what is wrong and where.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if isinstance(exc.__cause__, UnicodeDecodeError) or "UTF-8" in exc.msg:
+            raise InvalidJSONError(
+                "the body is not valid UTF-8: send JSON encoded as UTF-8 (without a byte order "
+                "mark)"
+            ) from None
+        raise InvalidJSONError(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}; "
+            "send a JSON object (numbers finite, no NaN or Infinity; strings valid Unicode)"
+        ) from None
+    check_json_value(value, max_depth=max_depth)
+    return value
+
+
+def check_json_value(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse nesting deeper than ``max_depth`` and non-finite numbers (iteratively).
+
+    Raises:
+        InvalidJSONError: Naming the limit or the offending number.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise InvalidJSONError(
+                    f"the body nests arrays or objects more than {max_depth} levels deep: "
+                    "send a flat request"
+                )
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidJSONError("the body has a number out of range: send finite numbers")
 
 
 def check_payload_size(size: int, max_bytes: int) -> None:

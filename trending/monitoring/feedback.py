@@ -18,7 +18,6 @@ every answer through the predictors' payload logger). Both require a bearer toke
 from __future__ import annotations
 
 import hmac
-import json
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trending.modelling.inference import MAX_JSON_DEPTH, InvalidJSONError, parse_json_strictly
 from trending.monitoring.online_quality import FeedbackCounts
 
 MAX_FEEDBACK_BYTES = 16 * 1024
@@ -89,10 +89,6 @@ _FIELD_PROBLEMS = {
 }
 
 
-def _reject_constant(name: str) -> Any:
-    raise BadFeedbackError(f"the body has {name}: send finite numbers only; {FIELDS_HINT}")
-
-
 def parse_feedback(raw: bytes, content_type: str | None) -> Feedback:
     """Parse and validate a feedback body.
 
@@ -107,15 +103,13 @@ def parse_feedback(raw: bytes, content_type: str | None) -> Feedback:
     if media_type != "application/json":
         raise BadFeedbackError(f"send Content-Type: application/json; {FIELDS_HINT}")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadFeedbackError(f"the body is not valid UTF-8; {FIELDS_HINT}") from None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise BadFeedbackError(f"the body nests too deeply; {FIELDS_HINT}") from None
-    except ValueError:
-        raise BadFeedbackError(f"the body is not valid JSON; {FIELDS_HINT}") from None
+        data = parse_json_strictly(raw)  # the serving edge's parser: UTF-8, finite, depth
+    except InvalidJSONError:
+        # Its message may quote the parser's position details; this one names the rules only.
+        raise BadFeedbackError(
+            "the body is not strict JSON (UTF-8, finite numbers, valid Unicode, at most "
+            f"{MAX_JSON_DEPTH} levels deep); {FIELDS_HINT}"
+        ) from None
     if not isinstance(data, dict):
         raise BadFeedbackError(f"the body must be a JSON object; {FIELDS_HINT}")
     try:
