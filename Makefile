@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BUILD ?= build
 # Tests outside the fast tier carry one of these markers (declared in pyproject.toml).
-FAST_MARKERS ?= not integration and not slow and not boot and not e2e
+FAST_MARKERS ?= not integration and not slow and not boot and not tools and not e2e
 
 # Debian packages the integration tests and the demo use (real Prometheus, Alertmanager, promtool).
 DEB_PACKAGES ?= prometheus prometheus-alertmanager redis-server bubblewrap

@@ -802,6 +802,7 @@ def test_monitoring_objects_follow_the_switch(scenarios: dict[str, list[Obj]]) -
     assert "the cluster does not serve monitoring.coreos.com/v1" in notes
 
 
+@pytest.mark.tools  # promtool
 def test_prometheus_rule_is_the_rules_file_and_passes_promtool(
     scenarios: dict[str, list[Obj]], tmp_path: Path
 ) -> None:

@@ -212,6 +212,7 @@ def _lock_install_script(dockerfile: Path) -> str:
     return next(i.args for i in build if i.keyword == "RUN" and "requirements.lock" in i.args)
 
 
+@pytest.mark.tools  # runs the install step with a fake pip
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 @pytest.mark.parametrize("variant", ["cpu", "cu128"])
 def test_torch_variant_selects_the_torch_build(

@@ -196,6 +196,7 @@ def _promtool() -> str:
     return path
 
 
+@pytest.mark.tools  # promtool
 @pytest.mark.parametrize(
     ("labels_for", "fires"),
     [

@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures import s3
 from fixtures.bundles import make_bundle
 
+pytestmark = pytest.mark.integration  # moto_server
+
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[s3.MotoServer]:

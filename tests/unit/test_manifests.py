@@ -17,6 +17,8 @@ import pytest
 import yaml
 from test_chart import Obj, by_kind, one, policy_violations, validate_object
 
+pytestmark = pytest.mark.tools
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO_ROOT / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir())

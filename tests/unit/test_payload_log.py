@@ -127,6 +127,7 @@ def test_batches_the_store_refuses_are_dropped_and_counted(tmp_path):
     assert drops == [3, 3, 1]
 
 
+@pytest.mark.integration  # moto_server
 def test_s3_sink_writes_objects_a_store_client_can_read(tmp_path, monkeypatch):
     moto = s3.MotoServer().start()
     try:

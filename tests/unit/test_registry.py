@@ -41,7 +41,7 @@ def moto() -> Iterator[s3.MotoServer]:
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return LocalObjectStore(tmp_path / "registry")
@@ -331,6 +331,7 @@ def test_gc_removes_stale_partial_uploads_only_after_the_grace_period(
 # ---- serving contract ---------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # moto_server
 def test_download_by_alias_or_number_from_file_and_s3_roots(
     moto: s3.MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -457,6 +458,7 @@ def test_local_temp_files_go_with_their_settled_version_or_after_the_grace_perio
     assert not running.exists()
 
 
+@pytest.mark.integration  # moto_server
 def test_s3_incomplete_uploads_are_aborted_once_their_version_is_settled(
     moto: s3.MotoServer,
 ) -> None:

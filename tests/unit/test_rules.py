@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.tools
+
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 
 

@@ -26,6 +26,8 @@ from trending.genres import GenreVocabulary
 from trending.registry import Registry
 from trending.registry.objectstore import open_store
 
+pytestmark = pytest.mark.tools
+
 RULES = Path(__file__).resolve().parents[2] / "monitoring" / "rules" / "trending.rules.yml"
 DAYS_40 = 40 * 86400
 
