@@ -48,14 +48,18 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--test-size", type=float, default=0.2)
+    parser.add_argument(
+        "--search-rows", type=int, default=0, help="Search on a seeded sample of N training rows."
+    )
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"{args.data} not found: the benchmark needs the TMDb dev file")
     train, test = split_labelled(load_dev(args.data), test_size=args.test_size, seed=args.seed)
     info = machine()
     started = time.perf_counter()
+    searched = train.sample(args.search_rows, random_state=args.seed) if args.search_rows else train
     result = search_family(
-        train,
+        searched,
         args.family,
         n_trials=args.trials,
         seed=args.seed,
