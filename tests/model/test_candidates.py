@@ -61,6 +61,8 @@ def test_shuffled_labels_are_stopped_by_the_gate_with_readable_reasons(tmp_path,
     report = evaluate_candidate(tmp_path / "broken", test, robustness_cases=40)
     decision = decide(report, baseline=reports["linear"], policy=POLICY)
     assert not decision.passed
+    default = decide(report, baseline=reports["linear"], policy=GatePolicy())
+    assert {"floor:micro_f1", "baseline:linear"} <= {c.name for c in default.failures}
     failed = {c.name for c in decision.failures}
     assert {"floor:micro_f1", "baseline:linear"} <= failed
     with pytest.raises(GateFailedError) as caught:
