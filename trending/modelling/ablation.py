@@ -41,17 +41,17 @@ FEATURE_GROUPS = ("plot_words", "plot_chars", "title", "metadata", "reviews")
 # Groups allowed to show no gain over noise, and why (the ablation test fails any other).
 UNHELPFUL_GROUPS_ACCEPTED: dict[str, str] = {
     "plot_chars": (
-        "character n-grams repeat what word n-grams say about whole words; they earn their keep "
-        "only on misspelt or rare word forms, so leaving them out of the default XGBoost "
-        "(char_features=0) is the decision this result supports"
+        "character n-grams largely repeat what word n-grams say about whole words; they help on "
+        "misspelt or rare word forms, which the data may lack; the default XGBoost leaves them "
+        "out for their serving cost (char_features=0)"
     ),
     "title": (
-        "synthetic titles ('<name> in <place> #i') carry no genre; on the TMDb dev titles the "
-        "gain is small but positive (benchmarks/results/models.json, 'ablation')"
+        "synthetic titles ('<name> in <place> #i') carry no genre; what titles add on the TMDb "
+        "dev titles is recorded by benchmarks/bench_ablation.py (models.json 'ablation')"
     ),
     "metadata": (
         "kind and release decade are weak priors (synthetic data draws them independently of "
-        "genre); on real data they add little next to the plot"
+        "genre); the models read only text, so the group is measured, not served"
     ),
     "reviews": (
         "synthetic reviews repeat genre words of their own plot, so they add nothing here; the "
