@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
             "data": {"file": args.data.name, "titles": len(frame)},
         }
     )
+    measured: set[str] = set()  # family entries this run wrote (only these overwrite the file's)
     for family in [] if args.summaries_only else args.families:
         params = BERT_BENCH_PARAMS if family == "bert" else {}
         print(f"{family}:", flush=True)
@@ -403,6 +404,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         key = family if args.first_fold == 1 else f"{family} folds {numbers[0]}-{numbers[-1]}"
         results["families"][key] = entry
+        measured.add(key)
         # Re-read before writing: a BERT run may be going on in another process.
         latest = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"families": {}}
         results["families"] = {**latest.get("families", {}), **results["families"]}
@@ -415,6 +417,7 @@ def main(argv: list[str] | None = None) -> dict:
             "date": results["date"],
             "cv": combined,
         }
+        measured.add("bert (5 folds)")
     extra = {
         "robustness_calibration": robustness_calibration if args.robustness_calibration else None,
         "pipeline_champion": pipeline_champion if args.pipeline_champion else None,
@@ -429,16 +432,21 @@ def main(argv: list[str] | None = None) -> dict:
             else measure(frame, results, args.seed)
         )
         results[key] = {"command": results["command"], "date": results["date"], **value}
-    _write_merged(results)
+    _write_merged(results, measured)
     print(json.dumps(results, indent=2, default=str))
     return results
 
 
-def _write_merged(results: dict) -> None:
-    """Write the results over the file's current content: keys merged, none dropped."""
+def _write_merged(results: dict, measured: set[str]) -> None:
+    """Write over the file's current content: keys merged, none dropped.
+
+    Of the family entries, only those this run measured replace the file's (another run may have
+    written others since this one started).
+    """
     latest = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     merged = {**latest, **results}
-    merged["families"] = {**latest.get("families", {}), **results.get("families", {})}
+    families = results.get("families", {})
+    merged["families"] = {**latest.get("families", {}), **{k: families[k] for k in measured}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(merged, indent=2, default=str))
 
