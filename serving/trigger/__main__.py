@@ -40,7 +40,8 @@ class TriggerSettings(ServiceSettings):
 
     port: int = Field(8080, ge=0, description="HTTP port.")
     token_file: Path | None = Field(
-        None, description="File holding the bearer token (a mounted Secret); else TRENDING_TRIGGER_TOKEN."
+        None,
+        description="File holding the bearer token (a mounted Secret); else TRENDING_TRIGGER_TOKEN.",
     )
     trigger_token: SecretStr | None = Field(
         None, description="The bearer token Alertmanager sends (from a Secret; no flag)."
@@ -76,15 +77,15 @@ class TriggerSettings(ServiceSettings):
         0, ge=0, description="Schedule: retrain when production is older (0 = off)."
     )
     min_new_rows: int = Field(
-        0, ge=0, description="Data volume: retrain when this many new accepted rows arrived (0 = off)."
+        0,
+        ge=0,
+        description="Data volume: retrain when this many new accepted rows arrived (0 = off).",
     )
     data_uri: str | None = Field(None, description="The snapshot store (default: the platform's).")
     check_interval: float = Field(300, gt=0, description="Seconds between periodic checks.")
 
 
-def parse(
-    argv: list[str] | None = None, environ: dict[str, str] | None = None
-) -> TriggerSettings:
+def parse(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> TriggerSettings:
     """The settings from ``argv`` and ``environ`` (default: the process's); exit 2 on error."""
     parser = settings_parser(TriggerSettings, prog=PROG, description=__doc__)
     return load_settings(TriggerSettings, parser, argv, environ)[1]
@@ -132,9 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         exit_with(PROG, f"platform settings: {exc}")
     registry_uri = settings.registry_uri or platform.resolved_registry_uri
+    launcher = _launcher(settings, settings.kfp_host or platform.kfp_host)
     coordinator = RetrainCoordinator(
         registry_uri,
-        _launcher(settings, settings.kfp_host or platform.kfp_host),
+        launcher,
         models=(settings.model_name,),
         cooldown=timedelta(seconds=settings.cooldown_seconds),
     )

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from serving.predictor.http import harden
 from trending.data.windows import WINDOW_KINDS
 from trending.rollout.retrain import (
     RETRAIN_REASONS,
@@ -212,6 +213,7 @@ def create_app(service: TriggerService) -> FastAPI:
         service.stop()
 
     app = FastAPI(title="Trending Now retrain trigger", lifespan=lifespan)
+    harden(app, max_payload_bytes=MAX_BODY_BYTES)  # body deadline and cap, {"error": ...} bodies
 
     def answer(
         body: dict[str, Any], code: int, headers: dict[str, str] | None = None
