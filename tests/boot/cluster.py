@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
-from images import Image, build_rootfs, dockerfile_for
+from images import VENV, Image, build_rootfs, dockerfile_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "trending"
@@ -465,6 +465,11 @@ class Sandbox:
         args += ["--dev", "/dev", "--proc", "/proc"]
         for mount_path, folder in sorted(self.volumes.items()):
             args += ["--bind", str(folder), mount_path]
+        if self.rootfs is not None:
+            # The image venv's packages are symlinks into this checkout's .venv; a checkout under a
+            # folder the sandbox replaces (/tmp, /opt, /app) would leave them dangling.
+            venv = str(VENV.resolve())
+            args += ["--ro-bind", venv, venv]
         args += ["--ro-bind", str(self.hosts_file), "/etc/hosts", "--remount-ro", "/"]
         args += [
             "--uid",
