@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,14 +21,13 @@ from serving.transformer.model import (
 from trending.features.featurize import FEATURE_COLUMNS
 from trending.features.store import TitleFeatureStore
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def feature_server(tmp_path_factory, titles):
     """``feast serve``'s app over a local store holding 5 titles, on a free loopback port."""
-    from conftest import REPO_ROOT
-
     store = TitleFeatureStore(REPO_ROOT / "feature_repo", tmp_path_factory.mktemp("feast"))
     store.publish(titles.head(5))
     with socket.socket() as s:

@@ -19,6 +19,7 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from trending.data.synthetic import generate_titles
 from trending.features.store import TitleFeatureStore
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 REDIS_YAML = """project: trending
@@ -65,15 +66,11 @@ def redis_port():
 
 
 def local_store(tmp_path: Path) -> TitleFeatureStore:
-    from conftest import REPO_ROOT
-
     return TitleFeatureStore(REPO_ROOT / "feature_repo", tmp_path / "feast")
 
 
 def redis_store(tmp_path: Path, port: int) -> TitleFeatureStore:
     """The project's feature repo with a Redis online store (the cluster's kind of store)."""
-    from conftest import REPO_ROOT
-
     repo = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "feature_repo", repo, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "feature_store.yaml").write_text(REDIS_YAML.format(port=port))

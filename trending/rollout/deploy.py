@@ -45,6 +45,7 @@ API_VERSION = "serving.kserve.io/v1beta1"
 TRACK_LABEL = "trending.dev/track"
 PREDICTOR_CONTAINER = "kserve-container"
 REF_FLAG = "--ref"
+ENDPOINT_FLAG = "--endpoint"  # the payload log's ce-endpoint: which track answered
 REF_VARIABLE = "TRENDING_REF"
 _MODE_NAMES: dict[str, Mode] = {
     "knative": "knative",
@@ -141,14 +142,22 @@ def _container(predictor: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _ref_position(args: list[str]) -> tuple[int, bool] | None:
-    """Index of the ``--ref`` value in ``args`` and whether it is the ``--ref=N`` form."""
+def _flag_position(args: list[str], flag: str = REF_FLAG) -> tuple[int, bool] | None:
+    """Index of ``flag``'s value in ``args`` and whether it is the ``--flag=value`` form."""
     for i, arg in enumerate(args):
-        if arg == REF_FLAG and i + 1 < len(args):
+        if arg == flag and i + 1 < len(args):
             return i + 1, False
-        if arg.startswith(f"{REF_FLAG}="):
+        if arg.startswith(f"{flag}="):
             return i, True
     return None
+
+
+def _set_flag(args: list[str], flag: str, value: str) -> None:
+    """Set ``flag``'s value in place where ``args`` carries it."""
+    position = _flag_position(args, flag)
+    if position is not None:
+        index, inline = position
+        args[index] = f"{flag}={value}" if inline else value
 
 
 def pinned_version(predictor: dict[str, Any]) -> int | None:
@@ -159,7 +168,7 @@ def pinned_version(predictor: dict[str, Any]) -> int | None:
     container = _container(predictor)
     args = [str(a) for a in container.get("args") or []]
     value: str | None = None
-    position = _ref_position(args)
+    position = _flag_position(args)
     if position is not None:
         index, inline = position
         value = args[index].split("=", 1)[1] if inline else args[index]
@@ -179,7 +188,7 @@ def pin_version(predictor: dict[str, Any], version: int, *, track: str) -> dict[
     out = copy.deepcopy(predictor)
     container = _container(out)
     args = [str(a) for a in container.get("args") or []]
-    position = _ref_position(args)
+    position = _flag_position(args)
     env = [item for item in container.get("env") or [] if item.get("name") == REF_VARIABLE]
     if position is None and not env:
         raise DeployError(
@@ -187,10 +196,9 @@ def pin_version(predictor: dict[str, Any], version: int, *, track: str) -> dict[
             f"{REF_VARIABLE}); the chart must pin the registry version it serves "
             "(inferenceService.predictor.version -> --ref N)"
         )
-    if position is not None:
-        index, inline = position
-        args[index] = f"{REF_FLAG}={version}" if inline else str(version)
-        container["args"] = args
+    _set_flag(args, REF_FLAG, str(version))
+    _set_flag(args, ENDPOINT_FLAG, track)
+    container["args"] = args
     for item in env:
         item["value"] = str(version)
     out.setdefault("labels", {})[TRACK_LABEL] = track
