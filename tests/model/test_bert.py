@@ -57,6 +57,7 @@ def test_bert_trains_predicts_and_round_trips(tmp_path, titles, monkeypatch):
     np.testing.assert_allclose(predictor.scores(texts), expected, atol=1e-5)
 
 
+@pytest.mark.slow  # imports torch and transformers
 def test_bert_refuses_a_model_path_it_cannot_load_offline(tmp_path, titles):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = model_family("bert")(model_path=str(tmp_path / "no-such-model"))
@@ -64,6 +65,7 @@ def test_bert_refuses_a_model_path_it_cannot_load_offline(tmp_path, titles):
         model.fit(list(titles["plot"][:12]), np.zeros((12, 19), dtype=np.int8))
 
 
+@pytest.mark.slow  # a BERT encoder forward/backward on CPU
 def test_a_zero_blend_weight_serves_tfidf_without_the_encoder(tmp_path, titles, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     train_bundle(titles.iloc[:80], tmp_path / "bert", family="bert", params=TINY_BERT, seed=3)
@@ -78,6 +80,7 @@ def test_a_zero_blend_weight_serves_tfidf_without_the_encoder(tmp_path, titles, 
     np.testing.assert_allclose(model.predict_proba(texts), model.tfidf.predict_proba(texts))
 
 
+@pytest.mark.slow  # a BERT encoder forward/backward on CPU
 def test_the_warm_start_layer_is_the_logistic_regression_on_frozen_embeddings(titles):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     texts = list(titles["plot"][:60])
@@ -96,6 +99,7 @@ def test_the_warm_start_layer_is_the_logistic_regression_on_frozen_embeddings(ti
     assert model.params["epochs_run"] == 0 and model.params["steps_run"] == 0
 
 
+@pytest.mark.slow  # a BERT encoder forward/backward on CPU
 def test_fine_tuning_that_hurts_validation_keeps_the_warm_start(titles):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     texts = list(titles["plot"][:60])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.tools  # a fresh Python process
 def test_xgboost_linear_prior_and_predictor_do_not_import_torch():
     code = (
         "import sys\n"
@@ -38,6 +41,7 @@ def _component_imports() -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.tools  # a fresh Python process
 def test_every_component_step_imports_no_torch():
     """A step runs kfp's executor and its component's imports; only BERT training needs torch.
 

@@ -54,6 +54,9 @@ def artifact(kind, folder: Path, name: str):
     return kind(name=name, uri=str(folder / name))
 
 
+pytestmark = pytest.mark.slow  # the module's flow runs every component on real (small) data
+
+
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory):
     """Run the data and training components once, in order, as the pipeline would."""

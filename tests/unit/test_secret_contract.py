@@ -185,12 +185,14 @@ def test_the_release_s_loaders_get_the_public_key_and_the_drift_token(chart_obje
         assert env_by_container[name]["TRENDING_DRIFT_TOKEN"] == token
 
 
+@pytest.mark.tools  # kubectl kustomize / bash
 def test_the_kustomize_overlay_references_the_same_secrets(ir_pairs, chart_objects):
     refs = secret_refs(kustomize_objects())
     assert ir_pairs - {SIGNING} <= refs
     assert refs == secret_refs(chart_objects)
 
 
+@pytest.mark.tools  # kubectl kustomize / bash
 def test_cluster_up_creates_every_secret_where_its_readers_run(ir_pairs, chart_objects):
     created = script_secrets()
     kfp_namespace = load_values(CHART / "values.yaml")["platform"]["kfpNamespace"]
