@@ -172,6 +172,7 @@ def install_event_loop(choice: str) -> str:
     one worker runs under ``asyncio.run`` with whatever policy is set, which this sets.
     """
     if choice == "asyncio":
+        asyncio.set_event_loop_policy(None)  # the default policy, whatever was installed before
         return "asyncio"
     try:
         import uvloop

@@ -85,6 +85,9 @@ def test_auto_event_loop_is_uvloop_when_installed(restore_loop_policy):
 
 
 def test_asyncio_event_loop_keeps_the_default(restore_loop_policy):
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # as an earlier start-up leaves it
     assert install_event_loop("asyncio") == "asyncio"
     loop = asyncio.new_event_loop()
     try:
