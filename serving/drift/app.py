@@ -357,9 +357,15 @@ class DriftService:
             self._thread.join(timeout=self.interval + 5)
 
 
+def _warmed(detector: DriftDetector) -> DriftDetector:
+    """The detector with its sentence encoder loaded now, not on the first event's request path."""
+    detector.embed(["warm up the sentence encoder"])
+    return detector
+
+
 def bundle_loader(bundle_dir: Path) -> Callable[[str, str], DriftDetector]:
     """One bundle's detector for every model version (local runs, tests)."""
-    detector = load_drift_detector(bundle_dir)
+    detector = _warmed(load_drift_detector(bundle_dir))
     return lambda model, version: detector
 
 
@@ -379,7 +385,7 @@ def registry_loader(registry_uri: str, cache_dir: Path) -> Callable[[str, str], 
                 bundle = Registry.from_uri(registry_uri, model).download(int(version), bundle)
         except (RegistryError, BundleError) as exc:
             raise DriftError(f"no detector for {model} version {version}: {exc}") from None
-        return load_drift_detector(bundle)
+        return _warmed(load_drift_detector(bundle))
 
     return load
 

@@ -173,39 +173,3 @@ def test_alibi_backend_scores_a_model_that_never_predicts_some_genres(tmp_path: 
     newly_predicted = calm.copy()
     newly_predicted[:60, 4] = 1  # the never-predicted genre appears in 60 % of the window
     assert loaded.predictions(newly_predicted).is_drift
-
-
-def test_request_texts_are_embedded_off_the_calling_thread_and_scored_after(tmp_path) -> None:
-    import threading
-    from types import SimpleNamespace
-
-    from trending.monitoring.drift import DriftMonitor
-    from trending.monitoring.drift.backends import TestOutcome
-
-    embedded_on: list[str] = []
-
-    def embed(texts):
-        embedded_on.append(threading.current_thread().name)
-        return np.ones((len(texts), 3), dtype=np.float32)
-
-    scored: list[int] = []
-
-    def semantic_score(embeddings):
-        scored.append(len(embeddings))
-        return SimpleNamespace(p_value=0.5, distance=0.0)
-
-    quiet = TestOutcome(1.0, 0.0, False, 0.05)
-    detector = SimpleNamespace(
-        encode=lambda texts: np.zeros((len(texts), 2), dtype=np.float32),
-        embed=embed,
-        semantic=SimpleNamespace(score=semantic_score),
-        backend=SimpleNamespace(features=lambda x: quiet, predictions=lambda y: quiet),
-        skew_reference={},
-        p_val=0.05,
-    )
-    monitor = DriftMonitor(lambda model, version: detector, window_size=100, min_window=10)
-    for _ in range(3):
-        monitor.observe_requests("m", "1", [("a plot", [])] * 5)
-    monitor.score()
-    assert embedded_on and threading.current_thread().name not in embedded_on
-    assert scored == [15]  # the score waited for every queued text's embedding

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -16,8 +14,6 @@ from trending.monitoring.drift.detector import DriftDetector
 from trending.monitoring.drift.encoder import SKEW_FEATURES, skew_feature_values
 from trending.monitoring.drift.errors import DriftError
 from trending.monitoring.drift.semantic import SEMANTIC_DETECTOR
-
-log = logging.getLogger(__name__)
 
 
 class DriftWindow:
@@ -49,11 +45,6 @@ class DriftWindow:
             if embeddings is not None:
                 self.embeddings.extend(embeddings)
             self.seen_since_score += len(encoded)
-
-    def add_embeddings(self, embeddings: np.ndarray) -> None:
-        """Append the sentence embeddings of requests already added (the semantic detector)."""
-        with self._lock:
-            self.embeddings.extend(embeddings)
 
     def add_predictions(self, rows: np.ndarray) -> None:
         """Append binary predicted-genre rows."""
@@ -121,50 +112,6 @@ def score_window(
     return DriftResult(len(window), outcomes, skew)
 
 
-class _Embedder:
-    """Sentence embeddings computed on a worker thread, so receiving an event only queues texts.
-
-    A transformer forward pass costs tens of milliseconds per batch on a CPU (seconds under load);
-    on the request path it made the payload logger time out. Scoring waits for the queue to drain,
-    so a score sees every embedding of the rows it scores. A full queue drops texts (counted).
-    """
-
-    def __init__(self, max_pending: int = 256) -> None:
-        self._queue: queue.Queue[tuple[DriftDetector, DriftWindow, list[str]]] = queue.Queue(
-            max_pending
-        )
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self.dropped = 0
-
-    def submit(self, detector: DriftDetector, window: DriftWindow, texts: list[str]) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="drift-embedder", daemon=True
-                )
-                self._thread.start()
-        try:
-            self._queue.put_nowait((detector, window, texts))
-        except queue.Full:
-            self.dropped += len(texts)
-
-    def drain(self) -> None:
-        self._queue.join()
-
-    def _run(self) -> None:
-        while True:
-            detector, window, texts = self._queue.get()
-            try:
-                embeddings = detector.embed(texts)
-                if embeddings is not None:
-                    window.add_embeddings(embeddings)
-            except Exception:  # a failed batch costs its embeddings, never the thread
-                log.exception("embedding %d request texts failed", len(texts))
-            finally:
-                self._queue.task_done()
-
-
 class DriftMonitor:
     """Windows of live traffic per (model, version), scored with each version's detector.
 
@@ -192,7 +139,6 @@ class DriftMonitor:
         self._detectors: dict[tuple[str, str], DriftDetector] = {}
         self._windows: OrderedDict[tuple[str, str], DriftWindow] = OrderedDict()
         self._lock = threading.Lock()
-        self._embedder = _Embedder()
 
     def _entry(self, model: str, version: str) -> tuple[DriftDetector, DriftWindow]:
         key = (model, version)
@@ -220,10 +166,10 @@ class DriftMonitor:
         texts = [model_input_text(p, r) for p, r in titles]
         skew = skew_feature_values(titles)
         window.add_requests(
-            detector.encode(texts), np.column_stack([skew[n] for n in SKEW_FEATURES])
+            detector.encode(texts),
+            np.column_stack([skew[n] for n in SKEW_FEATURES]),
+            detector.embed(texts),  # embedded on arrival, so scoring runs only the test
         )
-        if detector.semantic is not None:
-            self._embedder.submit(detector, window, texts)  # off the request path
         return len(titles)
 
     def observe_predictions(
@@ -241,7 +187,6 @@ class DriftMonitor:
 
     def score(self, *, only_changed: bool = True) -> dict[tuple[str, str], DriftResult]:
         """Score windows that got rows since the last score (all if not ``only_changed``)."""
-        self._embedder.drain()
         with self._lock:
             entries = [(k, self._detectors[k], w) for k, w in self._windows.items()]
         return {

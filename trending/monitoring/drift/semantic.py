@@ -13,8 +13,7 @@ for 50 permutations of a 1,000-row window on a 2-core machine); here the kernel 
 once and every permutation's sums come from one matrix product, so a 1,000-request window scores
 in well under a second (benchmarks/results/drift.json). tests/unit/test_semantic_drift.py checks
 the numbers against ``alibi_detect.cd.MMDDrift``. Embeddings are computed when requests arrive
-on a worker thread (``DriftMonitor.observe_requests`` only queues the texts), and a score waits
-for the queue, so scoring runs only the test.
+(``DriftMonitor.observe_requests``), so scoring only runs the test.
 """
 
 from __future__ import annotations
