@@ -48,8 +48,12 @@ def send_titles(url: str, model: str, titles: pd.DataFrame, batch: int = 25) -> 
 
 
 def drift_rows(url: str) -> list[dict[str, Any]]:
-    """The drift service's current scores, per version scored by both detectors."""
-    return [r for r in httpx.get(f"{url}/drift", timeout=5).json() if len(r["detectors"]) == 2]
+    """The drift service's current scores, per version scored by both window detectors.
+
+    The semantic detector (Alibi backend) may add a third entry; it does not gate a full window.
+    """
+    rows = httpx.get(f"{url}/drift", timeout=5).json()
+    return [r for r in rows if {"features", "predictions"} <= set(r["detectors"])]
 
 
 def drift_samples(rows: list[dict[str, Any]], phase: str) -> list[DriftSample]:
