@@ -71,6 +71,11 @@ def parse(
     args, settings = load_serving_settings(TransformerSettings, parser, argv, environ)
     if not args.predictor_host:
         parser.error("--predictor_host is required: host:port of the genre predictor")
+    if args.predictor_protocol != "v1":
+        parser.error(
+            f"--predictor_protocol {args.predictor_protocol}: the transformer forwards V1 "
+            "instances; use v1 (the predictor serves V1 next to V2)"
+        )
     return args, settings
 
 
