@@ -116,8 +116,8 @@ def sample_plots(n: int) -> list[str]:
 def request_work(predictor) -> Callable[[dict], list[dict]]:
     """The server's per-request work without HTTP: validate, featurize, score, threshold."""
     from trending.features.featurize import model_input_text
+    from trending.modelling.bundle.inference import parse_v1_body, prediction_rows
     from trending.modelling.evaluation import apply_thresholds
-    from trending.modelling.inference import parse_v1_body, prediction_rows
 
     def once(body: dict) -> list[dict]:
         titles = parse_v1_body(body)
@@ -595,7 +595,7 @@ def run_bert_int8(args: argparse.Namespace, work: Path) -> dict:
         "notes": (
             "int8 dynamic quantization (torch.ao quantize_dynamic, Linear layers of the encoder, "
             "per-tensor weights) of a BERT bundle trained on the dev fold; the variant is chosen "
-            "at export after the check against fp32 (trending.modelling.quantization) and "
+            "at export after the check against fp32 (trending.modelling.bundle.quantization) and "
             "recorded in the manifest. Throughput: the same bundle loaded fp32 and int8 in one "
             "process, alternating rounds on the same batches. served_vs_in_process: "
             "bench_serving's BERT measurement as for results.bert, on this int8 bundle."

@@ -18,7 +18,7 @@ Only the predictors may feed it: with a token configured, an event without
 and counted as ``trending_drift_events_total{outcome="unauthorized"}``.
 KServe's own logger (the agent sidecar) cannot send such a header; where it feeds the service,
 the chart's NetworkPolicy is what keeps other pods out. Bodies are read under a size cap and
-must be strict JSON (``trending.modelling.inference.parse_json_strictly``).
+must be strict JSON (``trending.modelling.bundle.inference.parse_json_strictly``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,11 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serving.predictor.http import DEFAULT_BODY_TIMEOUT_SECONDS, harden
-from trending.modelling.inference import InvalidRequestError, parse_instances, parse_json_strictly
+from trending.modelling.bundle.inference import (
+    InvalidRequestError,
+    parse_instances,
+    parse_json_strictly,
+)
 from trending.monitoring.drift import (
     DriftDetector,
     DriftError,

@@ -4,7 +4,7 @@
 that carries a body it reads the body under a deadline (408 and the connection closed when a
 client stalls) and a size cap (413). On the inference routes (``/v1/models/<m>:predict``,
 ``/v2/models/<m>/infer``) it accepts only strict JSON (UTF-8, no NaN/Infinity, no lone
-surrogates, bounded nesting: ``trending.modelling.inference.parse_json_strictly``, which the
+surrogates, bounded nesting: ``trending.modelling.bundle.inference.parse_json_strictly``, which the
 feedback parser of the router and the drift service uses too) or a well-formed V2 binary-tensor
 body, which it turns into the equivalent JSON body, so KServe's parsers only ever see input they
 handle; and it counts every request in ``trending_requests_total`` /
@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from timing_asgi import TimingMiddleware
 
-from trending.modelling.inference import (
+from trending.modelling.bundle.inference import (
     InvalidRequestError,
     check_payload_size,
     parse_json_strictly,

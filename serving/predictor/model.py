@@ -15,11 +15,9 @@ from kserve.protocol.infer_type import deserialize_bytes_tensor
 
 from serving.predictor.http import note_error
 from trending.features.featurize import model_input_text
-from trending.modelling.batching import MicroBatcher
 from trending.modelling.bundle import MANIFEST_NAME, sha256_file
-from trending.modelling.evaluation import apply_thresholds
-from trending.modelling.families import GenrePredictor
-from trending.modelling.inference import (
+from trending.modelling.bundle.batching import MicroBatcher
+from trending.modelling.bundle.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
     TitleInput,
@@ -27,6 +25,8 @@ from trending.modelling.inference import (
     parse_v2_input,
     prediction_rows,
 )
+from trending.modelling.evaluation import apply_thresholds
+from trending.modelling.families import GenrePredictor
 from trending.monitoring.metrics import ServingMetrics
 from trending.monitoring.payload_log import PayloadLogger
 

@@ -21,7 +21,7 @@ from serving.listening import announce_ports, bound_port, listen
 from serving.predictor import http
 from serving.predictor.grpc_server import GuardedGRPCServer
 from serving.settings import ServiceSettings, load_settings, settings_parser
-from trending.modelling.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+from trending.modelling.bundle.inference import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 from trending.monitoring.metrics import ServingMetrics
 from trending.monitoring.payload_log import PayloadLogger, PayloadLogTarget, check_sink_url
 

@@ -27,8 +27,8 @@ from kserve.predictor_config import PredictorConfig
 from serving.predictor.http import note_error
 from trending.features.featurize import FEATURE_COLUMNS
 from trending.features.store import FEATURE_SERVICE
-from trending.modelling.batching import MicroBatcher
-from trending.modelling.inference import (
+from trending.modelling.bundle.batching import MicroBatcher
+from trending.modelling.bundle.inference import (
     DEFAULT_MAX_INSTANCES,
     InvalidRequestError,
     UnknownTitleError,

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
-from trending.modelling import quantization
-from trending.modelling.bundle import verify_bundle
+from trending.modelling.bundle import quantization, verify_bundle
 from trending.modelling.families.base import model_family
 from trending.modelling.families.bert import served_variant
 from trending.modelling.gate import GateCheck

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from trending.modelling.batching import MicroBatcher
+from trending.modelling.bundle.batching import MicroBatcher
 
 
 def run(coro):

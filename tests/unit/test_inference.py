@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trending.modelling.inference import (
+from trending.modelling.bundle.inference import (
     InvalidJSONError,
     InvalidRequestError,
     PayloadTooLargeError,

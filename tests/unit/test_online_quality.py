@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving.router.app import RouterService, create_app
 from serving.router.split import SplitFile, TrafficSplit, Upstream, write_split
 from trending.genres import GenreVocabulary
+from trending.modelling.bundle.inference import parse_v1_body, prediction_rows
 from trending.modelling.evaluation import classification_metrics
-from trending.modelling.inference import parse_v1_body, prediction_rows
 from trending.monitoring.online_quality import (
     FeedbackCounts,
     compare_offline_online,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trending.modelling.quantization import QuantizationLimits, compare_quantized
+from trending.modelling.bundle.quantization import QuantizationLimits, compare_quantized
 
 Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 25, dtype=np.int8)
 FP32 = np.where(Y == 1, 0.8, 0.2).astype(np.float32)

@@ -2,7 +2,7 @@
 
 The router runs in-process (Starlette's TestClient); its upstream model server is faked at the
 transport level, answering with the predictor's own V1 answer builder
-(``trending.modelling.inference``), so the router sees what a real predictor sends.
+(``trending.modelling.bundle.inference``), so the router sees what a real predictor sends.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from serving.router.__main__ import main as router_main
 from serving.router.app import RouterService, create_app
 from serving.router.feedback import MAX_FEEDBACK_BYTES, BadFeedbackError, parse_feedback
 from serving.router.split import SplitFile, TrafficSplit, Upstream, write_split
-from trending.modelling.inference import (
+from trending.modelling.bundle.inference import (
     MAX_JSON_DEPTH,
     InvalidJSONError,
     parse_json_strictly,

@@ -25,7 +25,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trending.modelling.inference import MAX_JSON_DEPTH, InvalidJSONError, parse_json_strictly
+from trending.modelling.bundle.inference import (
+    MAX_JSON_DEPTH,
+    InvalidJSONError,
+    parse_json_strictly,
+)
 from trending.monitoring.online_quality import FeedbackCounts
 
 MAX_FEEDBACK_BYTES = 16 * 1024

@@ -12,7 +12,9 @@ manifest with an ed25519 key (``sign_bundle``); a process configured with the pu
 docs/adr/0011-safe-signed-bundles.md.
 
 The package: ``manifest`` (schema, errors, read/write), ``signatures`` (keys, ``BundleTrust``),
-``integrity`` (``verify_bundle``, ``sign_bundle``), ``download`` (``local_bundle``).
+``integrity`` (``verify_bundle``, ``sign_bundle``), ``download`` (``local_bundle``); and what
+serving and export do with a bundle's model, imported by their own paths: ``inference`` (request
+parsing, scores to genres), ``batching`` (``MicroBatcher``), ``quantization`` (the int8 check).
 """
 
 from __future__ import annotations

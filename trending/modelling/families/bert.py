@@ -23,7 +23,7 @@ encoder, minutes on a CPU). ``save`` writes tokenizer, encoder and layer into th
 Quantization (``quantization: "int8"``, the default): at export the encoder's Linear layers are
 quantized to int8 (``torch.ao.quantization.quantize_dynamic``), the validation rows are scored
 by both variants, and the bundle records ``int8`` only when
-``trending.modelling.quantization.compare_quantized`` passes (micro-F1 loss and largest score
+``trending.modelling.bundle.quantization.compare_quantized`` passes (micro-F1 loss and largest score
 difference within bounds); otherwise it records ``none``. The bundle keeps the fp32 weights in
 safetensors either way: a CPU load applies the same deterministic quantization, a GPU load
 serves fp32 (the int8 kernels are CPU kernels, and on a GPU fp32 is the faster choice).
@@ -421,7 +421,7 @@ class BertGenreModel:
         Both variants' final scores (blended when there is a TF-IDF blend) are compared with
         thresholds tuned on the fp32 scores, as the bundle's are.
         """
-        from trending.modelling.quantization import compare_quantized
+        from trending.modelling.bundle.quantization import compare_quantized
 
         self.quantization, self.quantization_check = "none", None
         wanted = self.params["quantization"]

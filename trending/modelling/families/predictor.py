@@ -1,6 +1,6 @@
 """A loaded bundle that turns titles into genres: the core of every serving adapter.
 
-Scores become genres in one place, ``trending.modelling.inference.prediction_rows`` after
+Scores become genres in one place, ``trending.modelling.bundle.inference.prediction_rows`` after
 ``apply_thresholds``: the path the served model answers with, so what tests check here is what
 clients get.
 """
@@ -15,9 +15,9 @@ import numpy as np
 
 from trending.features.featurize import model_input_text
 from trending.modelling.bundle import BundleManifest, verify_bundle
+from trending.modelling.bundle.inference import parse_instances, prediction_rows
 from trending.modelling.evaluation import apply_thresholds
 from trending.modelling.families.base import GenreModel, load_model
-from trending.modelling.inference import parse_instances, prediction_rows
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from trending.modelling.evaluation import apply_thresholds, classification_metrics
-from trending.modelling.gate import GateCheck
+from trending.modelling.gate_checks import GateCheck
 
 
 class QuantizationLimits(BaseModel):
