@@ -15,7 +15,7 @@ from trending.genres import GenreVocabulary
 from trending.modelling.bundle import read_manifest
 from trending.modelling.families import GenrePredictor
 from trending.modelling.families.base import model_family
-from trending.modelling.families.bert import length_grouped_batches
+from trending.modelling.families.bert_network import length_grouped_batches
 from trending.modelling.families.tfidf import OneVsRestLogistic
 from trending.modelling.training import train_bundle
 

@@ -11,7 +11,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
 from trending.modelling.bundle import quantization, verify_bundle
 from trending.modelling.families.base import model_family
-from trending.modelling.families.bert import served_variant
+from trending.modelling.families.bert_network import served_variant
 from trending.modelling.gate import GateCheck
 from trending.modelling.training import train_bundle
 

@@ -63,7 +63,7 @@ class SentenceEncoder:
         try:
             from transformers import AutoModel, AutoTokenizer
 
-            from trending.modelling.families.bert import default_model_path
+            from trending.modelling.families.bert_network import default_model_path
         except ImportError as exc:
             raise DriftError(
                 f"the semantic drift detector needs torch and transformers ({exc}); install the "
