@@ -189,6 +189,15 @@ def clear_canary(actor: str | None = _ACTOR, reason: str = _REASON) -> None:
     console.print("canary cleared")
 
 
+def _set_pin(version: int, actor: str | None, reason: str, *, keep: bool) -> None:
+    """Pin (``keep``) or unpin a version in the registry and say which."""
+    registry = _registry()
+    change = registry.pin if keep else registry.unpin
+    with failures_as_messages(*_EXPECTED):
+        change(version, actor=_actor(actor), reason=reason)
+    console.print(f"version {version} {'pinned' if keep else 'unpinned'}")
+
+
 @app.command()
 def pin(
     version: int = typer.Argument(..., help="The version gc must keep."),
@@ -196,10 +205,7 @@ def pin(
     reason: str = _REASON,
 ) -> None:
     """Keep a version through every gc."""
-    registry = _registry()
-    with failures_as_messages(*_EXPECTED):
-        registry.pin(version, actor=_actor(actor), reason=reason)
-    console.print(f"version {version} pinned")
+    _set_pin(version, actor, reason, keep=True)
 
 
 @app.command()
@@ -209,10 +215,7 @@ def unpin(
     reason: str = _REASON,
 ) -> None:
     """Let gc remove a version again."""
-    registry = _registry()
-    with failures_as_messages(*_EXPECTED):
-        registry.unpin(version, actor=_actor(actor), reason=reason)
-    console.print(f"version {version} unpinned")
+    _set_pin(version, actor, reason, keep=False)
 
 
 @app.command()

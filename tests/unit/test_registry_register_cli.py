@@ -75,3 +75,26 @@ def test_a_carded_bundle_is_signed_with_the_configured_key(
     other = new_signing_key()[1]
     with pytest.raises(BundleSignatureError):
         verify_bundle(downloaded, trust=BundleTrust(public_key=load_public_key(other)))
+
+
+def test_pin_and_unpin_through_the_cli_and_unpinning_twice_says_why(
+    registry: Registry, tmp_path: Path
+):
+    from cli.registry import app
+
+    assert register(str(carded(tmp_path))).exit_code == 0
+    runner = CliRunner()
+    pinned = runner.invoke(app, ["pin", "1", "--reason", "paper"])
+    assert pinned.exit_code == 0, pinned.output
+    assert "version 1 pinned" in pinned.output
+    assert registry.pinned() == [1]
+    assert registry.events()[-1].actor == "cli-user"
+
+    unpinned = runner.invoke(app, ["unpin", "1", "--reason", "done"])
+    assert unpinned.exit_code == 0, unpinned.output
+    assert "version 1 unpinned" in unpinned.output
+    assert registry.pinned() == []
+
+    again = runner.invoke(app, ["unpin", "1", "--reason", "done"])
+    assert again.exit_code == 1
+    assert "is not pinned" in again.output
