@@ -1,4 +1,10 @@
-"""Component: a small seeded hyper-parameter search for one family; best params as JSON."""
+"""Components of the training pipeline's search step: search (or keep the defaults), then record.
+
+``search_params`` decides the parameters one family trains with: with a budget of 0 the caller's
+parameters over the family's defaults (the best of the recorded search), above 0 the best of a
+seeded search on the training rows. ``record_search`` puts that decision (and every trial) into
+the run record the gate step wrote; the two belong together, so they share this module.
+"""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Output
@@ -19,27 +25,64 @@ def search_params(
 
     Args:
         train: Training rows (features + genres).
-        trials: Every trial and the best one (trending.modelling.search.SearchResult JSON),
-            for the run record.
+        trials: The step's decision (trending.modelling.search.SearchStep JSON): the parameters
+            training gets and, when a search ran, every trial and the best one.
         family: Model family: xgboost | bert | linear | prior.
-        n_trials: The search budget (the first trial is the family's defaults).
-        fixed_params_json: JSON object of parameters every trial uses.
+        n_trials: The search budget (the first trial is the family's defaults); 0 searches
+            nothing and keeps the recorded defaults.
+        fixed_params_json: JSON object of parameters every trial uses (not searched).
         seed: Seed of the split, the sampler and the models.
 
     Returns:
-        The best parameters (merged over the fixed ones) as JSON, for train_model's params_json.
+        The parameters to train with (the fixed ones plus the best trial's) as JSON, for
+        train_model's params_json.
     """
     import json
     from pathlib import Path
 
     import pandas as pd
 
-    from trending.modelling.search import search_family
+    from trending.modelling.search import params_for_training
 
-    fixed = json.loads(fixed_params_json)
-    result = search_family(
-        pd.read_parquet(train.path), family, n_trials=n_trials, seed=seed, fixed_params=fixed
+    step = params_for_training(
+        pd.read_parquet(train.path) if n_trials > 0 else None,
+        family,
+        n_trials=n_trials,
+        seed=seed,
+        fixed_params=json.loads(fixed_params_json),
     )
-    Path(trials.path).write_text(result.model_dump_json(indent=2))
-    trials.metadata.update({"family": family, "best_micro_f1": result.best_micro_f1})
-    return json.dumps({**fixed, **result.best_params})
+    Path(trials.path).write_text(step.model_dump_json(indent=2))
+    trials.metadata.update({"family": family, "n_trials": n_trials})
+    if step.search is not None:
+        trials.metadata["best_micro_f1"] = step.search.best_micro_f1
+    return json.dumps(step.params)
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def record_search(
+    search: Input[Artifact],
+    decision: Input[Artifact],
+    registry_uri: str,
+    model_name: str,
+) -> None:
+    """Add the search step's decision and trials to the run record the gate step wrote.
+
+    Args:
+        search: The search step's decision (search_params' ``trials``).
+        decision: The gate's decision JSON; its run id names the run record.
+        registry_uri: Registry root (the run log lives there); S3 credentials come from the
+            environment (a Kubernetes Secret), never from a parameter.
+        model_name: Registered model name.
+    """
+    import json
+    from pathlib import Path
+
+    from trending.modelling.runs import RunLog
+    from trending.modelling.search import SearchStep
+    from trending.rollout.release import record_search as record
+
+    record(
+        RunLog.from_uri(registry_uri, model_name),
+        json.loads(Path(decision.path).read_text())["run_id"],
+        SearchStep.model_validate_json(Path(search.path).read_text()),
+    )

@@ -1,5 +1,6 @@
-"""The training pipeline: data -> features -> both families + baselines -> gate -> card -> register."""
+"""The training pipeline: data -> features -> search -> families + baselines -> gate -> card -> register."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -14,6 +15,7 @@ from components.load_features import load_features
 from components.materialize_features import materialize_features
 from components.model_card import model_card
 from components.register import register
+from components.search_params import record_search, search_params
 from components.snapshot import snapshot
 from components.split_dataset import split_dataset
 from components.train_model import train_model
@@ -28,6 +30,15 @@ from pipelines.cluster import (
     SIGNING_SECRET,
     SIGNING_SECRET_KEYS,
     PipelineConfig,
+)
+from pipelines.parameters import (
+    DATA,
+    ENVIRONMENT,
+    REASON,
+    SEED,
+    TRAINING,
+    parameters,
+    with_parameters,
 )
 
 
@@ -80,100 +91,72 @@ def cpu_step(task: dsl.PipelineTask, cpu: str = "1", memory: str = "2Gi") -> dsl
     return task
 
 
+# The training pipeline's run parameters (declared once in pipelines/parameters.py).
+TRAINING_PARAMETERS = parameters(ENVIRONMENT, DATA, TRAINING, REASON, SEED)
+# The family the search step tunes (the one whose defaults a recorded search set).
+SEARCHED_FAMILY = "xgboost"
+
+
 def build_training_pipeline(config: PipelineConfig) -> Any:
     """The training pipeline for one compile-time configuration (accelerator, step environment)."""
 
     @dsl.pipeline(
         name="genre-training", description="Train, gate and register the genre classifier."
     )
-    def training_pipeline(
-        data_uri: str,
-        feature_repo: str,
-        feast_dir: str,
-        registry_uri: str,
-        feature_store_yaml: str = "feature_store.yaml",
-        model_name: str = "genre-classifier",
-        source: str = "snapshot",
-        source_params_json: str = "{}",
-        max_reject_rate: float = 0.2,
-        xgboost_params_json: str = "{}",
-        bert_params_json: str = "{}",
-        gate_policy_json: str = "{}",
-        robustness_cases: int = 200,
-        drift_backend: str = "scipy",
-        reason: str = "training pipeline",
-        seed: int = 7,
-    ) -> Artifact:
+    @with_parameters(TRAINING_PARAMETERS, returns=Artifact)
+    def training_pipeline(arguments: dict[str, Any]) -> Artifact:
         """Wire the steps; the gate decides whether anything is registered.
 
         Returns the gate's decision (run id, every candidate's verdict, the champion).
         """
-        return training_steps(
-            config, data_uri=data_uri, feature_repo=feature_repo, feast_dir=feast_dir,
-            registry_uri=registry_uri, feature_store_yaml=feature_store_yaml,
-            model_name=model_name, source=source, source_params_json=source_params_json,
-            max_reject_rate=max_reject_rate, xgboost_params_json=xgboost_params_json,
-            bert_params_json=bert_params_json, gate_policy_json=gate_policy_json,
-            robustness_cases=robustness_cases, drift_backend=drift_backend, reason=reason,
-            seed=seed,
-        )  # fmt: skip
+        return training_steps(config, arguments)
 
     return training_pipeline
 
 
-def training_steps(
-    config: PipelineConfig,
-    *,
-    data_uri: Any,
-    feature_repo: Any,
-    feast_dir: Any,
-    registry_uri: Any,
-    feature_store_yaml: Any,
-    model_name: Any,
-    source: Any,
-    source_params_json: Any,
-    max_reject_rate: Any,
-    xgboost_params_json: Any,
-    bert_params_json: Any,
-    gate_policy_json: Any,
-    robustness_cases: Any,
-    drift_backend: Any,
-    reason: Any,
-    seed: Any,
-) -> Any:
+def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
     """The steps of the training pipeline, wired inside the caller's pipeline function.
 
-    Returns the gate's decision artifact.
+    Args:
+        config: The compile-time configuration.
+        arguments: One value (or pipeline channel) per parameter in ``TRAINING_PARAMETERS``.
+
+    Returns:
+        The gate's decision artifact.
     """
+    a = dict(arguments)
+    data_uri, registry_uri, model_name, seed = (
+        a["data_uri"], a["registry_uri"], a["model_name"], a["seed"]
+    )  # fmt: skip
     raw = io_step(
-        ingest(data_uri=data_uri, source=source, params_json=source_params_json),
+        ingest(data_uri=data_uri, source=a["source"], params_json=a["source_params_json"]),
         config,
         cache=False,
     )
-    checked = validate(raw=raw.outputs["raw"], max_reject_rate=max_reject_rate)
+    checked = validate(raw=raw.outputs["raw"], max_reject_rate=a["max_reject_rate"])
     snap = io_step(
         snapshot(
             accepted=checked.outputs["accepted"],
             rejected=checked.outputs["rejected"],
             data_uri=data_uri,
-            source=source,
-            params_json=source_params_json,
+            source=a["source"],
+            params_json=a["source_params_json"],
         ),
         config,
     )
     feast = {
         "data_uri": data_uri,
         "snapshot_id": snap.output,
-        "feature_repo": feature_repo,
-        "feature_store_yaml": feature_store_yaml,
-        "feast_dir": feast_dir,
+        "feature_repo": a["feature_repo"],
+        "feature_store_yaml": a["feature_store_yaml"],
+        "feast_dir": a["feast_dir"],
     }
     published = with_feast(io_step(materialize_features(**feast), config, cache=False), config)
     features = with_feast(io_step(load_features(**feast), config), config).after(published)
     split = split_dataset(features=features.outputs["features"], seed=seed)
     train_rows, test_rows = split.outputs["train"], split.outputs["test"]
 
-    def trained(family: str, params_json: str) -> dsl.PipelineTask:
+    def trained(family: str, params_json: Any) -> dsl.PipelineTask:
         return train_model(
             train=train_rows,
             family=family,
@@ -188,12 +171,25 @@ def training_steps(
                 bundle=task.outputs["bundle"],
                 test=test_rows,
                 robustness=behaviour,
-                robustness_cases=robustness_cases,
+                robustness_cases=a["robustness_cases"],
             )
         ).set_display_name(f"evaluate-{family}")
 
-    xgb = cpu_step(trained("xgboost", xgboost_params_json), cpu="2", memory="4Gi")
-    bert = on_accelerator(trained("bert", bert_params_json), config)
+    # search_trials=0: the step hands xgboost_params_json through (the defaults are the best of
+    # the recorded search); above 0 it searches on the training split, never the test rows.
+    searched = cpu_step(
+        search_params(
+            train=train_rows,
+            family=SEARCHED_FAMILY,
+            n_trials=a["search_trials"],
+            fixed_params_json=a["xgboost_params_json"],
+            seed=seed,
+        ),
+        cpu="2",
+        memory="4Gi",
+    ).set_display_name(f"search-{SEARCHED_FAMILY}")
+    xgb = cpu_step(trained("xgboost", searched.outputs["Output"]), cpu="2", memory="4Gi")
+    bert = on_accelerator(trained("bert", a["bert_params_json"]), config)
     linear = cpu_step(trained("linear", "{}"))
     prior = cpu_step(trained("prior", "{}"), cpu="250m", memory="1Gi")
     production = io_step(
@@ -212,17 +208,28 @@ def training_steps(
             production_report=production.outputs["report"],
             registry_uri=registry_uri,
             model_name=model_name,
-            policy_json=gate_policy_json,
-            reason=reason,
+            policy_json=a["gate_policy_json"],
+            reason=a["reason"],
         ),
         config,
     ).set_caching_options(False)
+    # The run record the gate wrote gets the search's decision and trials, passed or not.
+    recorded = io_step(
+        record_search(
+            search=searched.outputs["trials"],
+            decision=verdict.outputs["decision"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+        ),
+        config,
+        cache=False,
+    )
 
     champion_family = verdict.outputs["Output"]
     with dsl.If(champion_family != "", name="gate-passed"):
         detector = cpu_step(
             fit_drift_detector(
-                bundle=verdict.outputs["champion"], train=train_rows, backend=drift_backend
+                bundle=verdict.outputs["champion"], train=train_rows, backend=a["drift_backend"]
             )
         )
         card = model_card(
@@ -230,6 +237,7 @@ def training_steps(
             report=verdict.outputs["champion_report"],
             decision=verdict.outputs["decision"],
             family=champion_family,
+            search=searched.outputs["trials"],
         )
         registered = io_step(
             register(
@@ -237,11 +245,13 @@ def training_steps(
                 registry_uri=registry_uri,
                 model_name=model_name,
                 decision=verdict.outputs["decision"],
-                reason=reason,
+                reason=a["reason"],
             ),
             config,
             cache=False,
         )
+        # Both steps rewrite the run record: the version number must not overwrite the search.
+        registered.after(recorded)
         # The one step that holds the signing key: it signs the manifest right before upload.
         kubernetes.use_secret_as_env(
             registered, secret_name=SIGNING_SECRET, secret_key_to_env=SIGNING_SECRET_KEYS

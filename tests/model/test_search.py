@@ -1,5 +1,6 @@
 """The seeded hyper-parameter search: reproducible trials, recorded in the run record, run as a
-KFP step body, and the shipped XGBoost defaults are the best of the recorded dev-data search."""
+KFP step body (a budget of 0 keeps the defaults), and the shipped XGBoost defaults are the best of
+the recorded dev-data search."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 import pytest
 from kfp.dsl import Artifact, Dataset
 
-from components.search_params import search_params
+from components.search_params import record_search, search_params
 from trending.data.synthetic import generate_titles
 from trending.modelling.families.xgboost import DEFAULT_PARAMS as XGBOOST_DEFAULTS
 from trending.modelling.runs import RunLog, RunRecord
-from trending.modelling.search import SEARCH_SPACES, search_family
+from trending.modelling.search import SEARCH_SPACES, params_for_training, search_family
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "models.json"
 
@@ -48,6 +49,20 @@ def test_bad_requests_say_what_to_fix(titles):
         search_family(titles, "linear", n_trials=0)
 
 
+def test_a_parameter_the_caller_fixes_is_not_searched(titles):
+    result = search_family(titles, "linear", n_trials=3, seed=3, fixed_params={"ngram_max": 1})
+    assert all(set(t.params) == {"c"} for t in result.trials)
+    assert "ngram_max" not in result.best_params
+
+
+def _run_log(tmp_path):
+    runs = RunLog.from_uri(f"file://{tmp_path}/runs", "genre-classifier")
+    runs.write(RunRecord(run_id="r1", model_name="genre-classifier", champion="linear"))
+    decision = Artifact(name="decision", uri=str(tmp_path / "decision.json"))
+    Path(decision.path).write_text(json.dumps({"run_id": "r1"}))
+    return runs, decision
+
+
 def test_the_step_returns_the_best_params_and_its_trials_go_into_the_run_record(titles, tmp_path):
     train = Dataset(name="train", uri=str(tmp_path / "train"))
     titles.to_parquet(train.path, index=False)
@@ -62,13 +77,39 @@ def test_the_step_returns_the_best_params_and_its_trials_go_into_the_run_record(
             fixed_params_json='{"max_features": 3000}',
         )
     )
-    recorded = json.loads(Path(trials.path).read_text())
-    assert best == {"max_features": 3000, **recorded["best_params"]}
-    assert len(recorded["trials"]) == 3
+    step = json.loads(Path(trials.path).read_text())
+    assert best == step["params"] == {"max_features": 3000, **step["search"]["best_params"]}
+    assert len(step["search"]["trials"]) == 3
+    assert trials.metadata["best_micro_f1"] == step["search"]["best_micro_f1"]
 
-    runs = RunLog.from_uri(f"file://{tmp_path}/runs", "genre-classifier")
-    runs.write(RunRecord(run_id="r1", model_name="genre-classifier", search={"linear": recorded}))
-    assert runs.get("r1").search["linear"]["trials"] == recorded["trials"]
+    runs, decision = _run_log(tmp_path)
+    record_search.python_func(
+        search=trials, decision=decision, registry_uri=f"file://{tmp_path}/runs",
+        model_name="genre-classifier",
+    )  # fmt: skip
+    run = runs.get("r1")
+    assert run.search["linear"]["search"]["trials"] == step["search"]["trials"]
+    assert run.search["linear"]["params"] == best
+    assert run.champion == "linear"  # the rest of the record is kept
+
+
+def test_no_budget_keeps_the_callers_params_and_the_record_says_nothing_was_searched(tmp_path):
+    trials = Artifact(name="trials", uri=str(tmp_path / "trials"))
+    kept = search_params.python_func(
+        train=Dataset(name="unread", uri=str(tmp_path / "no-such.parquet")),
+        trials=trials, family="xgboost", n_trials=0, fixed_params_json='{"max_depth": 5}',
+    )  # fmt: skip
+    assert json.loads(kept) == {"max_depth": 5}
+    runs, decision = _run_log(tmp_path)
+    record_search.python_func(
+        search=trials, decision=decision, registry_uri=f"file://{tmp_path}/runs",
+        model_name="genre-classifier",
+    )  # fmt: skip
+    assert runs.get("r1").search == {
+        "xgboost": {"family": "xgboost", "n_trials": 0, "params": {"max_depth": 5}, "search": None}
+    }
+    with pytest.raises(ValueError, match="search_trials must be 0"):
+        params_for_training(None, "xgboost", n_trials=-1)
 
 
 def test_xgboost_defaults_are_the_best_trial_of_the_recorded_dev_search():

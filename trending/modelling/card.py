@@ -4,6 +4,13 @@ The card states intended use, data snapshot and lineage, metrics and slices, cal
 robustness, thresholds, limitations and the gate decision, all read from the bundle manifest, the
 ``EvaluationReport`` and the ``GateDecision``. ``render_markdown`` gives the same content for
 KFP's ``dsl.Markdown`` output.
+
+It also carries the offline evidence the family's defaults rest on: each feature group's gain and
+serving cost (the ablation), the hyper-parameter search's best trial (the run's own when it
+searched, else the recorded search that set the defaults) and the staleness curve with the
+ModelStale threshold and why. The benchmarks record it in benchmarks/results/;
+``collect_evidence`` summarizes it into the package's evidence.json (``python -m
+benchmarks.evidence``), which ``packaged_evidence`` reads for every card.
 """
 
 from __future__ import annotations
@@ -11,15 +18,19 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from trending.modelling.bundle import BundleManifest
 from trending.modelling.evaluation import EvaluationReport
-from trending.modelling.gate import GateDecision
+from trending.modelling.gate import GateDecision, GatePolicy
+
+if TYPE_CHECKING:
+    from trending.modelling.search import SearchResult
 
 INTENDED_USE = (
     "Suggest genres (multi-label, TMDb's 19 genres) for movies and TV shows from their plot "
@@ -37,15 +48,36 @@ LIMITATIONS = (
 )
 
 
+# The offline evidence the defaults rest on: measured by the benchmarks into benchmarks/results/,
+# summarized by ``collect_evidence`` into evidence.json beside this module (package data, so it
+# ships in the wheel and the component image), and put on every card by ``packaged_evidence``.
+MODELS_RESULTS = "benchmarks/results/models.json"
 STALENESS_RESULTS = "benchmarks/results/staleness.json"
+EVIDENCE_PRODUCER = "python -m benchmarks.evidence"
+EVIDENCE_FAMILIES = ("xgboost", "bert", "linear", "prior")
+ABLATION_SCORER = "one-vs-rest logistic scorers (the XGBoost family's stacked scorer)"
+STALE_THRESHOLD_REASON = (
+    "so content decay does not set it: new titles and names arrive daily, genre labels are "
+    "edited, and a scheduled run proves that retraining still works (docs/monitoring.md, "
+    "'Staleness')"
+)
 
 
-def load_evidence(results_dir: Path, family: str) -> dict[str, Any]:
+def load_evidence(
+    results_dir: Path, family: str, *, model_stale_days: int | None = None
+) -> dict[str, Any]:
     """What the benchmarks measured for ``family``: feature groups, search, staleness.
 
     Reads ``models.json`` (keys ``ablation`` and ``search``) and ``staleness.json`` in
     ``results_dir`` (benchmarks/results); a missing file or key leaves that part out.
+
+    Args:
+        results_dir: The benchmarks' results folder.
+        family: The model family the card is for.
+        model_stale_days: The ModelStale alert's threshold (days); with it, the staleness part
+            says why the threshold is what it is, against the recorded curves.
     """
+    from trending.modelling.staleness import days_until_drop
 
     def read(name: str) -> dict[str, Any]:
         path = Path(results_dir) / name
@@ -57,26 +89,180 @@ def load_evidence(results_dir: Path, family: str) -> dict[str, Any]:
         evidence["feature_groups"] = {
             "metric": ablation.get("metric"),
             "data": ablation.get("data"),
+            "scorer": ABLATION_SCORER,
+            "reference": f"{MODELS_RESULTS} (key 'ablation')",
             "groups": ablation.get("groups", {}),
         }
     if search := models.get("search", {}).get(family):
         evidence["search"] = {
+            "source": "recorded",
+            "reference": f"{MODELS_RESULTS} (key 'search')",
             "best_params": search.get("best_params"),
             "best_micro_f1": search.get("best_micro_f1"),
             "trials": len(search.get("trials", [])),
             "data": search.get("data"),
+            "rows": search.get("rows"),
+            "seed": search.get("seed"),
+            "date": search.get("date"),
         }
-    if curve := staleness.get("families", {}).get(family):
-        evidence["staleness"] = {
+    elif models:
+        evidence["search"] = {"source": "none", "reference": f"{MODELS_RESULTS} (key 'search')"}
+    curves = staleness.get("families", {})
+    if curves:
+        curve = curves.get(family, {})
+        stale: dict[str, Any] = {
             "reference": STALENESS_RESULTS,
-            "micro_f1_drop_per_year": curve.get("micro_f1_drop_per_year"),
             "train_until": staleness.get("train_until"),
+            "measured_families": sorted(curves),
+            "micro_f1_drop_per_year": curve.get("micro_f1_drop_per_year"),
+            "points": [
+                {
+                    k: p.get(k)
+                    for k in ("window", "years_after_training", "micro_f1", "micro_f1_drop")
+                }
+                for p in curve.get("points", [])
+            ],
         }
+        if model_stale_days is not None:
+            tolerance = GatePolicy().max_regression
+            allowed = {
+                name: days_until_drop(c.get("micro_f1_drop_per_year"), tolerance)
+                for name, c in curves.items()
+            }
+            steepest = min(allowed, key=lambda name: allowed[name])
+            stale["model_stale"] = {
+                "threshold_days": model_stale_days,
+                "gate_tolerance": tolerance,
+                "days_until_tolerance": (
+                    round(allowed[steepest]) if allowed[steepest] != float("inf") else None
+                ),
+                "steepest_family": steepest,
+                "why": _stale_threshold_why(
+                    model_stale_days, tolerance, allowed[steepest], steepest
+                ),
+            }
+        evidence["staleness"] = stale
     return evidence
 
 
+def _stale_threshold_why(days: int, tolerance: float, allowed: float, family: str) -> str:
+    if allowed == float("inf"):
+        return (
+            f"ModelStale fires after {days} days; no recorded curve shows any decay, "
+            f"{STALE_THRESHOLD_REASON}."
+        )
+    if days > allowed:
+        return (
+            f"ModelStale waits {days} days, longer than the {allowed:.0f} days after which the "
+            f"recorded {family} curve loses the gate's tolerance ({tolerance} micro-F1): lower "
+            "the threshold (docs/monitoring.md, 'Staleness')."
+        )
+    return (
+        f"ModelStale fires after {days} days, long before the recorded curves lose the gate's "
+        f"tolerance ({tolerance} micro-F1; {allowed:.0f} days at the steepest, {family}), "
+        f"{STALE_THRESHOLD_REASON}."
+    )
+
+
+def collect_evidence(
+    results_dir: Path,
+    *,
+    model_stale_days: int | None = None,
+    families: tuple[str, ...] = EVIDENCE_FAMILIES,
+) -> dict[str, Any]:
+    """The evidence of every family, as the package's evidence.json holds it (``load_evidence``)."""
+    return {
+        "produced_by": EVIDENCE_PRODUCER,
+        "sources": [MODELS_RESULTS, STALENESS_RESULTS],
+        "families": {
+            family: load_evidence(results_dir, family, model_stale_days=model_stale_days)
+            for family in families
+        },
+    }
+
+
+def packaged_evidence_path() -> Path:
+    """Where the package keeps its evidence.json (written by ``python -m benchmarks.evidence``)."""
+    return Path(__file__).with_name("evidence.json")
+
+
+def packaged_evidence(family: str, path: Path | None = None) -> dict[str, Any]:
+    """The shipped evidence for ``family`` (``{}`` when the file or the family has none).
+
+    Args:
+        family: The model family.
+        path: Another evidence file of the same shape (default: the package's).
+    """
+    path = Path(path) if path is not None else packaged_evidence_path()
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text()).get("families", {}).get(family, {}))
+
+
+def with_run_search(evidence: Mapping[str, Any], search: SearchResult) -> dict[str, Any]:
+    """``evidence`` with its search replaced by the run's own (the card then says so)."""
+    return {
+        **evidence,
+        "search": {
+            "source": "run",
+            "best_params": search.best_params,
+            "best_micro_f1": search.best_micro_f1,
+            "trials": len(search.trials),
+            "data": "this run's training split",
+            "rows": search.rows,
+            "seed": search.seed,
+        },
+    }
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=0.01)
+    return a == b
+
+
+def _search_section(
+    search: Mapping[str, Any], family: str, params: Mapping[str, Any]
+) -> tuple[str, str, list[str], list[list[Any]]]:
+    best = dict(search.get("best_params") or {})
+    uses_best = all(k in params and _same_value(params[k], v) for k, v in best.items())
+    model = (
+        "This model was trained with them."
+        if uses_best
+        else "This model's parameters differ from them (set for this run: see Data and lineage)."
+    )
+    source = search.get("source")
+    if source == "run":
+        title = "Hyper-parameter search (this run)"
+        text = (
+            f"This run searched: the best of {search.get('trials')} seeded trials (seed "
+            f"{search.get('seed')}) on its training split ({search.get('rows')} labelled rows) "
+            f"reached micro-F1 {_fmt(search.get('best_micro_f1'))} on the held-out part. {model}"
+        )
+    elif source == "none" or not best:
+        title = "Hyper-parameter search"
+        return (
+            title,
+            f"This run did no search, and no recorded search set {family}'s default parameters "
+            f"({search.get('reference')}).",
+            [],
+            [],
+        )
+    else:
+        title = "Hyper-parameter search (recorded; set the defaults)"
+        text = (
+            f"This run did no search. The family's defaults are the best of "
+            f"{search.get('trials')} seeded trials recorded on {search.get('data')} "
+            f"({search.get('rows')} rows, seed {search.get('seed')}, {search.get('date')}; "
+            f"{search.get('reference')}): micro-F1 {_fmt(search.get('best_micro_f1'))} on the "
+            f"held-out rows. {model}"
+        )
+    rows = [[k, v, params.get(k)] for k, v in best.items()]
+    return title, text, ["parameter", "best trial", "this model"], rows
+
+
 def _evidence_sections(
-    evidence: Mapping[str, Any],
+    evidence: Mapping[str, Any], family: str, params: Mapping[str, Any]
 ) -> list[tuple[str, str, list[str], list[list[Any]]]]:
     sections: list[tuple[str, str, list[str], list[list[Any]]]] = []
     if groups := evidence.get("feature_groups"):
@@ -84,8 +270,19 @@ def _evidence_sections(
             (
                 "Feature groups: gain and serving cost",
                 f"Gain: drop of {groups.get('metric')} when the group is left out "
-                f"({groups.get('data')}); a gain not above its noise does not show the group helps.",
-                ["group", "gain", "noise", "helps", "columns", "non-zeros/title", "µs/title"],
+                f"({groups.get('data')}; {groups.get('scorer') or 'the ablation'}); a gain not "
+                "above its noise does not show the group helps. Cost: what the group adds to "
+                f"each title's features at serving time. Source: {groups.get('reference')}.",
+                [
+                    "group",
+                    "gain",
+                    "noise",
+                    "helps",
+                    "columns",
+                    "non-zeros/title",
+                    "µs/title",
+                    "note",
+                ],
                 [
                     [
                         name,
@@ -95,30 +292,43 @@ def _evidence_sections(
                         g.get("columns"),
                         g.get("nonzeros_per_title"),
                         g.get("serving_us_per_title"),
+                        g.get("reason")
+                        or ("not in the data" if g.get("present") is False else None),
                     ]
                     for name, g in groups.get("groups", {}).items()
                 ],
             )
         )
     if search := evidence.get("search"):
-        sections.append(
-            (
-                "Hyper-parameter search",
-                f"Best of {search.get('trials')} seeded trials on {search.get('data')}: "
-                f"micro-F1 {_fmt(search.get('best_micro_f1'))} on the held-out rows.",
-                ["parameter", "best value"],
-                [[k, v] for k, v in (search.get("best_params") or {}).items()],
-            )
-        )
+        sections.append(_search_section(search, family, params))
     if stale := evidence.get("staleness"):
+        drop = stale.get("micro_f1_drop_per_year")
+        text = (
+            f"Micro-F1 drop per year of release-year age: {drop:.5f} (trained on titles up "
+            f"to {stale.get('train_until')}); curve: {stale.get('reference')}."
+            if drop is not None
+            else f"Not measured for {family}; the recorded curves ({stale.get('reference')}) "
+            f"are {', '.join(stale.get('measured_families', []))}."
+        )
+        if threshold := stale.get("model_stale"):
+            text += f"\nModelStale threshold: {threshold.get('threshold_days')} days. "
+            text += str(threshold.get("why"))
         sections.append(
             (
                 "Staleness",
-                f"Micro-F1 drop per year of release-year age: "
-                f"{_fmt(stale.get('micro_f1_drop_per_year'))} (trained on titles up to "
-                f"{stale.get('train_until')}); curve: {stale.get('reference')}.",
-                [],
-                [],
+                text,
+                ["window", "years after training", "micro-F1", "drop"]
+                if stale.get("points")
+                else [],
+                [
+                    [
+                        p.get("window"),
+                        p.get("years_after_training"),
+                        p.get("micro_f1"),
+                        p.get("micro_f1_drop"),
+                    ]
+                    for p in stale.get("points", [])
+                ],
             )
         )
     return sections
@@ -140,8 +350,8 @@ def card_content(
 ) -> dict[str, Any]:
     """The card as one JSON-ready dict (the JSON card is exactly this).
 
-    ``evidence`` (``load_evidence``): feature-group gains and costs, the search's best trial
-    and the staleness curve, shown when present.
+    ``evidence`` (``packaged_evidence`` / ``load_evidence``, ``with_run_search``): feature-group
+    gains and costs, the search's best trial and the staleness curve, shown when present.
     """
     return {
         **dict(evidence or {}),
@@ -297,7 +507,7 @@ def _sections(
                 for c in gate.checks
             ],
         ),
-        *_evidence_sections(evidence or {}),
+        *_evidence_sections(evidence or {}, manifest.model_family, manifest.params),
         ("Limitations", "\n".join(f"- {item}" for item in LIMITATIONS), [], []),
     ]
 

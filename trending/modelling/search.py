@@ -4,9 +4,13 @@ Each trial fits the family on a seeded fit split of the training rows and scores
 per-genre thresholds are tuned on one half of the held-out rows and micro-F1 is measured on the
 other, both ways round, and averaged (so a trial is never scored on the rows its thresholds were
 tuned on). The sampler is Optuna's TPE with a fixed seed, so the same rows, seed and budget give
-the same trials. The trials go into the training run's record (``RunRecord.search``), and the
-best of a recorded search on the dev titles is what the families ship as defaults
-(benchmarks/results/models.json, key ``search``).
+the same trials. Parameters the caller fixes are not searched. The trials go into the training
+run's record (``RunRecord.search``), and the best of a recorded search on the dev titles is what the
+families ship as defaults (benchmarks/results/models.json, key ``search``).
+
+``params_for_training`` is the training pipeline's search step: with a budget of 0 it keeps the
+family's defaults (the recorded search's best) and searches nothing; above 0 it searches on the
+run's training rows and hands the best parameters to training.
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ def search_family(
         n_trials: The budget; the first trial is always the family's defaults.
         seed: Seed of the split, the sampler and every model.
         holdout: Share of the rows held out of each fit for scoring.
-        fixed_params: Parameters every trial uses (e.g. a short BERT on CPU).
+        fixed_params: Parameters every trial uses (e.g. a short BERT on CPU); a fixed parameter
+            is left out of the search space.
         space: The search space (default: ``SEARCH_SPACES[family]``).
         vocabulary: Genre vocabulary (default: the 19 TMDb genres).
         progress: Called after each trial.
@@ -138,6 +143,8 @@ def search_family(
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
     space = SEARCH_SPACES[family] if space is None else space
+    # A parameter the caller fixed is not searched: every trial keeps the caller's value.
+    space = {k: v for k, v in space.items() if k not in (fixed_params or {})}
     labelled = titles[titles["genres"].map(len) > 0].reset_index(drop=True)
     if len(labelled) < 40:
         raise ValueError(f"{len(labelled)} labelled rows are too few to search on (40 or more)")
@@ -184,4 +191,53 @@ def search_family(
         best_params=best.params,
         best_micro_f1=best.micro_f1,
         trials=trials,
+    )
+
+
+class SearchStep(BaseModel):
+    """The training pipeline's search step: the parameters training gets, and why.
+
+    ``search`` is None when the run searched nothing (a budget of 0): training then gets the
+    caller's parameters over the family's defaults, which are the best trial of the recorded
+    dev-data search (benchmarks/results/models.json, key ``search``).
+    """
+
+    family: str
+    n_trials: int
+    params: dict[str, Any] = Field(description="What training gets (caller's + best trial).")
+    search: SearchResult | None = None
+
+
+def params_for_training(
+    titles: pd.DataFrame | None,
+    family: str,
+    *,
+    n_trials: int,
+    seed: int = 7,
+    fixed_params: dict[str, Any] | None = None,
+) -> SearchStep:
+    """The parameters to train ``family`` with: the caller's, or the best of a seeded search.
+
+    Args:
+        titles: The run's training rows (never its test rows); unread when ``n_trials`` is 0.
+        family: The family to search.
+        n_trials: 0 keeps the defaults and searches nothing; above 0, the search budget.
+        seed: Seed of the search.
+        fixed_params: The caller's parameters: kept as they are and not searched.
+
+    Raises:
+        ValueError: A negative budget, an unknown family, or too few rows to search on.
+    """
+    fixed = dict(fixed_params or {})
+    if n_trials < 0:
+        raise ValueError(
+            f"search_trials must be 0 (keep the recorded defaults) or more, got {n_trials}"
+        )
+    if n_trials == 0:
+        return SearchStep(family=family, n_trials=0, params=fixed)
+    if titles is None:
+        raise ValueError("a search needs the training rows")
+    result = search_family(titles, family, n_trials=n_trials, seed=seed, fixed_params=fixed)
+    return SearchStep(
+        family=family, n_trials=n_trials, params={**fixed, **result.best_params}, search=result
     )

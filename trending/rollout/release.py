@@ -1,13 +1,15 @@
 """From evaluated candidates to a release decision: gate each, pick the champion, record the run.
 
-The training pipeline's gate step is a thin call of ``judge_candidates`` and ``record_run``.
+The training pipeline's gate step is a thin call of ``judge_candidates`` and ``record_run``; its
+search step's decision joins the run record through ``record_search``, and ``finalize_bundle``
+puts the model card (with the offline evidence) into the champion's bundle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trending.modelling.evaluation import EvaluationReport
 from trending.modelling.gate import (
@@ -19,6 +21,9 @@ from trending.modelling.gate import (
     decide,
 )
 from trending.modelling.runs import RunLog, RunRecord
+
+if TYPE_CHECKING:
+    from trending.modelling.search import SearchStep
 
 REPORT_FILE = "report.json"
 # Where ``finalize_bundle`` puts the model card, as listed in the bundle's manifest.
@@ -147,13 +152,41 @@ def require_champion(verdict: Mapping[str, Any]) -> str:
     raise GateFailedError(decisions[0], also=decisions[1:])
 
 
-def finalize_bundle(bundle_dir: Path, report: EvaluationReport, decision: GateDecision) -> Path:
+def record_search(run_log: RunLog, run_id: str, step: SearchStep) -> RunRecord:
+    """Add the search step's decision to run ``run_id``'s record, under its family.
+
+    The record keeps the parameters training got and, when the run searched, every trial
+    (``RunRecord.search[family]``; ``search`` is None for a run that kept the defaults).
+    """
+    record = run_log.get(run_id)
+    search = {**record.search, step.family: step.model_dump(mode="json")}
+    return run_log.write(record.model_copy(update={"search": search}))
+
+
+def finalize_bundle(
+    bundle_dir: Path,
+    report: EvaluationReport,
+    decision: GateDecision,
+    *,
+    evidence: Mapping[str, Any] | None = None,
+    search: SearchStep | None = None,
+) -> Path:
     """Put the model card into the bundle and the test metrics into its manifest, then re-seal it.
 
-    Returns the card folder inside the bundle (model_card.html/.json/.md).
+    Args:
+        bundle_dir: The champion's bundle (changed in place).
+        report: The champion's evaluation.
+        decision: The champion's gate decision.
+        evidence: The offline evidence for the card (default: what the package ships for the
+            bundle's family, ``trending.modelling.card.packaged_evidence``).
+        search: The run's search step; when it searched this family, the card shows the run's
+            own best trial instead of the recorded search that set the defaults.
+
+    Returns:
+        The card folder inside the bundle (model_card.html/.json/.md).
     """
     from trending.modelling.bundle import read_manifest, write_manifest
-    from trending.modelling.card import write_model_card
+    from trending.modelling.card import packaged_evidence, with_run_search, write_model_card
 
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
@@ -166,7 +199,11 @@ def finalize_bundle(bundle_dir: Path, report: EvaluationReport, decision: GateDe
             }
         }
     )
+    if evidence is None:
+        evidence = packaged_evidence(manifest.model_family)
+    if search is not None and search.search is not None and search.family == manifest.model_family:
+        evidence = with_run_search(evidence, search.search)
     card_dir = bundle_dir / "card"
-    write_model_card(report, decision, manifest, card_dir)
+    write_model_card(report, decision, manifest, card_dir, evidence=evidence)
     write_manifest(bundle_dir, manifest)
     return card_dir

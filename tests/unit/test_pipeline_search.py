@@ -1,0 +1,118 @@
+"""The compiled pipelines, read as KFP reads them: the search step feeds XGBoost's training, its
+decision reaches the run record before registration and the card, and the two pipelines take
+their shared parameters from one declaration (pipelines/parameters.py)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipelines.continuous_training import CONTINUOUS_TRAINING_PARAMETERS, RETRAIN_GATE_POLICY
+from pipelines.parameters import REQUIRED, TRAINING, PipelineParameter, parameters
+from pipelines.run import compile_pipeline
+from pipelines.training import TRAINING_PARAMETERS
+from trending.settings import Settings
+
+CLUSTER = {
+    "profile": "cluster",
+    "registry_uri": "s3://trending/registry",
+    "data_uri": "s3://trending/data",
+    "redis_host": "trending-redis.trending.svc.cluster.local",
+    "component_image": "registry.example/trending-components:1.2.3",
+}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Both pipelines, cluster profile: (pipeline spec, Kubernetes platform spec) by name."""
+    out = tmp_path_factory.mktemp("build")
+    return {
+        name: list(yaml.safe_load_all(compile_pipeline(name, out, Settings(**CLUSTER)).read_text()))
+        for name in ("training", "continuous-training")
+    }
+
+
+def tasks_by_display_name(spec: dict) -> dict[str, tuple[str, dict]]:
+    """Display name -> (task key, task), over the root DAG and every sub-DAG."""
+    found = {}
+    for dag in [spec["root"], *spec["components"].values()]:
+        for key, task in dag.get("dag", {}).get("tasks", {}).items():
+            found[task["taskInfo"]["name"]] = (key, task)
+    return found
+
+
+def test_the_search_step_feeds_xgboost_training_and_is_recorded_before_registering(compiled):
+    spec, platform = compiled["training"]
+    tasks = tasks_by_display_name(spec)
+    search_key, search = tasks["search-xgboost"]
+    inputs = search["inputs"]["parameters"]
+    assert inputs["n_trials"] == {"componentInputParameter": "search_trials"}
+    assert inputs["fixed_params_json"] == {"componentInputParameter": "xgboost_params_json"}
+    assert search["inputs"]["artifacts"]["train"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "train",
+        "producerTask": "split-dataset",
+    }
+    # XGBoost trains with what the step returns; the other families do not wait for it.
+    _, xgboost = tasks["train-xgboost"]
+    assert xgboost["inputs"]["parameters"]["params_json"]["taskOutputParameter"] == {
+        "outputParameterKey": "Output",
+        "producerTask": search_key,
+    }
+    assert search_key not in tasks["train-bert"][1].get("dependentTasks", [])
+    # The trials reach the run record (with the registry's credentials) after the gate wrote it,
+    # and registration, which rewrites the record, waits for that.
+    record_key, record = tasks["record-search"]
+    assert record["inputs"]["artifacts"]["search"]["taskOutputArtifact"]["producerTask"] == (
+        search_key
+    )
+    assert "gate" in record["dependentTasks"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    record_executor = spec["components"][record["componentRef"]["name"]]["executorLabel"]
+    assert {s["secretName"] for s in k8s[record_executor]["secretAsEnv"]} == {"trending-s3"}
+    condition_key, _ = tasks["gate-passed"]
+    assert record_key in spec["root"]["dag"]["tasks"][condition_key]["dependentTasks"]
+    # The card step sees the same trials.
+    _, card = tasks["model-card"]
+    assert card["inputs"]["artifacts"]["search"] == {
+        "componentInputArtifact": f"pipelinechannel--{search_key}-trials"
+    }
+
+
+def test_both_pipelines_have_search_trials_defaulting_to_the_recorded_defaults(compiled):
+    for name, (spec, *_) in compiled.items():
+        declared = spec["root"]["inputDefinitions"]["parameters"]["search_trials"]
+        assert declared["parameterType"] == "NUMBER_INTEGER", name
+        assert declared["defaultValue"] == 0, name
+        assert "0 keeps the defaults" in declared["description"], name
+
+
+def test_shared_parameters_come_from_one_declaration(compiled):
+    training = compiled["training"][0]["root"]["inputDefinitions"]["parameters"]
+    retraining = compiled["continuous-training"][0]["root"]["inputDefinitions"]["parameters"]
+    # Each pipeline's own defaults; everything else they share is declared (and compiled) once.
+    own = {"reason", "gate_policy_json"}
+    shared = (set(training) & set(retraining)) - own
+    assert {p.name for p in TRAINING} - own <= shared
+    for name in shared:
+        assert training[name] == retraining[name], name
+    assert retraining["gate_policy_json"]["defaultValue"] == RETRAIN_GATE_POLICY
+    assert training["gate_policy_json"]["defaultValue"] == "{}"
+    assert (training["reason"]["defaultValue"], retraining["reason"]["defaultValue"]) == (
+        "training pipeline",
+        "schedule",
+    )
+    # Every parameter the retraining pipeline shares with training is handed to it.
+    handed = {p.name for p in CONTINUOUS_TRAINING_PARAMETERS} & {
+        p.name for p in TRAINING_PARAMETERS
+    }
+    assert handed == (set(training) & set(retraining))
+
+
+def test_a_parameter_list_refuses_duplicates_and_stray_defaults():
+    first = PipelineParameter("seed", int, "Seed.", 7)
+    with pytest.raises(ValueError, match=r"listed twice: \['seed'\]"):
+        parameters((first,), first)
+    with pytest.raises(ValueError, match=r"does not have: \['epochs'\]"):
+        parameters((first,), defaults={"epochs": 1})
+    assert parameters((first,), defaults={"seed": 3})[0].default == 3
+    assert PipelineParameter("data_uri", str, "Data.").default is REQUIRED
