@@ -6,11 +6,14 @@ benchmarks/results/features.json with the command, date, and each phase's load a
 steal share and CPU seconds (this process, and Redis).
 
 - Materialization (``TitleFeatureStore.materialize``): every title's latest row into an empty
-  online store (full), then a second run after 3 titles changed (incremental: only they are
-  written), on Redis (Debian's ``redis-server`` on a free loopback port) and on SQLite. For
-  comparison, in the same run, ``FeatureStore.materialize`` (Feast's local engine) over the same
-  rows. rows_per_cpu_second counts this process's and Redis's CPU: on these shared, loaded CPUs
-  it is what the rate would be with the CPUs to itself.
+  online store (full: the store's first write in this process), every row again (full_rewrite:
+  into the filled store, its client warm), then a run after 3 titles changed (incremental: only
+  they are written), on Redis (Debian's ``redis-server`` on a free loopback port) and on SQLite.
+  For comparison, in the same run and over the same rows, Feast's own entry points:
+  ``FeatureStore.write_to_online_store`` (the conversion ``materialize`` used before ADR 0019)
+  and ``FeatureStore.materialize`` (Feast's local engine). rows_per_cpu_second counts this
+  process's and Redis's CPU: on these shared CPUs it is what the rate would be with the CPUs to
+  itself.
 - Online lookups of 1 and 100 entities (``TitleFeatureStore.online``); the whole transformer
   path is benchmarks/bench_transformer.py.
 
@@ -62,28 +65,41 @@ def timed(action, pids: dict[str, int]) -> tuple[object, dict]:
     }
 
 
+def rates(rows: int, figures: dict) -> dict:
+    """Rows per wall-clock second and per CPU-second (this process + Redis) of a phase."""
+    return {
+        "rows_per_second": round(rows / figures["seconds"], 1),
+        "rows_per_cpu_second": round(rows / figures["cpu_seconds"], 1),
+    }
+
+
 def materialization(store, titles, pids: dict[str, int]) -> dict:
-    """Full load, Feast's own engine for comparison, then 3 changed titles."""
+    """Full load, a full rewrite, Feast's own entry points for comparison, then 3 changes."""
+    import pandas as pd
+
+    from trending.features.store import FEATURE_VIEW
+
     store.write_source(titles)
     store.apply()
     rows, full = timed(store.materialize, pids)
     full |= {
         "rows_written": rows,
-        "rows_per_second": round(rows / full["seconds"], 1),
-        "rows_per_cpu_second": round(rows / full["cpu_seconds"], 1),
+        **rates(rows, full),
         "goal_rows_per_second": GOAL_ROWS_PER_SECOND,
     }
-    source = store.pull_source()
-    import pandas as pd
+    rows, rewrite = timed(lambda: store.materialize(full=True), pids)
+    rewrite |= {"rows_written": rows, **rates(rows, rewrite)}
 
-    stamps = pd.read_parquet(source, columns=["event_timestamp"])["event_timestamp"]
+    source = pd.read_parquet(store.pull_source())
+    latest = source.sort_values("event_timestamp", kind="stable").drop_duplicates(
+        "title_id", keep="last"
+    )
+    _, sdk_write = timed(lambda: store.store.write_to_online_store(FEATURE_VIEW, latest), pids)
+    sdk_write |= {"rows": len(latest), **rates(len(latest), sdk_write)}
+    stamps = source["event_timestamp"]
     start, end = stamps.min().to_pydatetime(), stamps.max().to_pydatetime() + timedelta(seconds=1)
     _, engine = timed(lambda: store.store.materialize(start_date=start, end_date=end), pids)
-    engine |= {
-        "rows": len(titles),
-        "rows_per_second": round(len(titles) / engine["seconds"], 1),
-        "rows_per_cpu_second": round(len(titles) / engine["cpu_seconds"], 1),
-    }
+    engine |= {"rows": len(titles), **rates(len(titles), engine)}
     changed = titles.copy()
     for row in (10, 200, 3000 % len(titles)):
         changed.loc[row, "plot"] = str(changed.loc[row, "plot"]) + " (revised)"
@@ -95,6 +111,8 @@ def materialization(store, titles, pids: dict[str, int]) -> dict:
     incremental |= {"titles_changed": 3, "rows_written": rows}
     return {
         "full": full,
+        "full_rewrite": rewrite,
+        "feast_write_to_online_store_same_rows": sdk_write,
         "feast_materialize_engine_same_rows": engine,
         "incremental_after_3_changes": incremental,
     }
@@ -143,12 +161,13 @@ def main() -> dict:
         "ingest_seconds": round(ingest_s, 3),
         "notes": (
             "materialize: the latest row per title, only rows whose values changed since the "
-            "last run, in one FeatureStore.write_to_online_store batch (Feast's conversion, the "
-            "online store's pipelined online_write_batch). rows_per_cpu_second: rows over this "
-            "process's + Redis's CPU seconds, i.e. the rate with the CPUs to itself; on these "
-            "shared CPUs (see load averages) wall-clock rates are several times lower. Earlier "
-            "figures in this file (2026-11-22: lookup p50 19 ms, materialization 900 rows/s) came "
-            "from a loaded machine and recorded no load; they are replaced by this run."
+            "last run, converted column by column into Feast's Value protobufs and written in "
+            "batches by the online store class's own online_write_batch (ADR 0019); "
+            "feast_write_to_online_store_same_rows is the SDK path it replaced, over the same "
+            "rows in the same run. full is the store's first write in this process (client "
+            "connection, module imports), full_rewrite the same rows again. rows_per_cpu_second: "
+            "rows over this process's + Redis's CPU seconds, i.e. the rate with the CPUs to "
+            "itself; compare wall-clock rates only with the load averages next to them."
         ),
         "redis_server_cpu_seconds_total": round(redis_cpu, 3),
         **results,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from trending.features.featurize import FEATURE_COLUMNS, title_features
+from trending.features.online_write import OnlineWriter
 
 if TYPE_CHECKING:
     from trending.registry.objectstore import ObjectStore
@@ -106,6 +107,7 @@ class TitleFeatureStore:
         config.repo_path = self.state_dir
         self.store = FeatureStore(repo_path=str(self.state_dir), config=config)
         self._reader: OnlineFeatureReader | None = None
+        self._writer: OnlineWriter | None = None
 
     def apply(self) -> list[str]:
         """Register the repo's entities, views and services (what `feast apply` does)."""
@@ -176,11 +178,13 @@ class TitleFeatureStore:
         title keeps its old stamp with a new plot. ``full`` (or a missing digest file) rewrites
         every row, e.g. after the online store was emptied.
 
-        The write is one ``FeatureStore.write_to_online_store`` batch (Feast's own conversion and
-        the online store's pipelined ``online_write_batch``), not ``FeatureStore.materialize``,
-        whose offline pull re-reads and re-sorts the whole history through dask (about 3x the
-        CPU per row here); the run is recorded as a materialization interval in Feast's registry
-        all the same.
+        The rows go to the configured online store's own ``online_write_batch`` in batches
+        (:class:`~trending.features.online_write.OnlineWriter`: the feature view from the
+        registry, values converted column by column into Feast's protobufs), not through
+        ``FeatureStore.write_to_online_store``, whose per-value conversion cost about as much as
+        the store's write, nor ``FeatureStore.materialize``, whose offline pull re-reads and
+        re-sorts the whole history through dask; the run is recorded as a materialization
+        interval in Feast's registry all the same (docs/adr/0019).
 
         Args:
             end: Rows stamped at or after it are left out (default: now, or later when the
@@ -208,9 +212,11 @@ class TitleFeatureStore:
             before = pd.read_parquet(written_file)
             merged = digests.merge(before, on="title_id", how="left", suffixes=("", "_before"))
             changed = current[(merged["digest"] != merged["digest_before"]).to_numpy()]
-        if len(changed):
-            self.store.write_to_online_store(FEATURE_VIEW, changed.reset_index(drop=True))
         view = self.store.get_feature_view(FEATURE_VIEW)
+        if len(changed):
+            if self._writer is None:
+                self._writer = OnlineWriter(self.store.config)
+            self._writer.write(view, changed)
         self.store.registry.apply_materialization(
             view, self.store.project, stamps.min().to_pydatetime(), end
         )
