@@ -51,9 +51,17 @@ ENVIRONMENT = (
 )
 # Which titles a training run reads (the continuous-training pipeline picks a window instead).
 DATA = (
-    PipelineParameter("source", str, "Where the titles come from: snapshot | window.", "snapshot"),
     PipelineParameter(
-        "source_params_json", str, "JSON parameters of the source (e.g. a snapshot id).", "{}"
+        "source",
+        str,
+        "Where the titles come from: snapshot, window, file, tmdb or synthetic.",
+        "snapshot",
+    ),
+    PipelineParameter(
+        "source_params_json",
+        str,
+        'JSON parameters of the source (e.g. {"snapshot_id": ...}).',
+        "{}",
     ),
     PipelineParameter(
         "max_reject_rate", float, "Share of rows validation may reject before failing.", 0.2
@@ -62,11 +70,15 @@ DATA = (
 # Why a retraining runs and on which window of the data.
 RETRAINING = (
     PipelineParameter(
-        "reason", str, "Why this run exists (schedule, drift, ...), for the event log.", "schedule"
+        "reason", str, "Why it runs: drift, schedule, data_volume or performance.", "schedule"
     ),
-    PipelineParameter("window", str, "Data window: growing | fixed.", "growing"),
-    PipelineParameter("window_days", int, "Length of a fixed window in days.", 90),
-    PipelineParameter("drift_since", str, "When drift was first detected (ISO time), if so.", ""),
+    PipelineParameter(
+        "window", str, "Training data window: growing, fixed or drift_selected.", "growing"
+    ),
+    PipelineParameter("window_days", int, "Length of a fixed window (days).", 90),
+    PipelineParameter(
+        "drift_since", str, "Drift onset (ISO time) for a drift_selected window.", ""
+    ),
     PipelineParameter("alert_group", str, "The Alertmanager group that asked for the run.", ""),
 )
 # How the candidates are trained, judged and monitored.
@@ -87,7 +99,7 @@ TRAINING = (
     ),
     PipelineParameter("gate_policy_json", str, "JSON GatePolicy fields (over defaults).", "{}"),
     PipelineParameter("robustness_cases", int, "Texts per robustness check.", 200),
-    PipelineParameter("drift_backend", str, "Drift detector backend: scipy | alibi.", "scipy"),
+    PipelineParameter("drift_backend", str, "Drift detector backend: scipy or alibi.", "scipy"),
 )
 REASON = PipelineParameter(
     "reason", str, "Why this run exists, for the event log.", "training pipeline"

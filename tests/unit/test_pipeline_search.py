@@ -1,8 +1,11 @@
 """The compiled pipelines, read as KFP reads them: the search step feeds XGBoost's training, its
 decision reaches the run record before registration and the card, and the two pipelines take
-their shared parameters from one declaration (pipelines/parameters.py)."""
+their shared parameters from one declaration (pipelines/parameters.py), which docs/pipelines.md
+documents."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,6 +16,7 @@ from pipelines.run import compile_pipeline
 from pipelines.training import TRAINING_PARAMETERS
 from trending.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = {
     "profile": "cluster",
     "registry_uri": "s3://trending/registry",
@@ -116,3 +120,33 @@ def test_a_parameter_list_refuses_duplicates_and_stray_defaults():
         parameters((first,), defaults={"epochs": 1})
     assert parameters((first,), defaults={"seed": 3})[0].default == 3
     assert PipelineParameter("data_uri", str, "Data.").default is REQUIRED
+
+
+def _documented_rows() -> dict[str, list[str]]:
+    """docs/pipelines.md's parameter table: name -> [type, training, continuous-training]."""
+    rows = {}
+    for line in (ROOT / "docs" / "pipelines.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 5:
+            rows[cells[0].strip("`")] = cells[1:4]
+    return rows
+
+
+def _documented_default(parameter: PipelineParameter | None) -> str:
+    if parameter is None:
+        return "—"
+    if parameter.default is REQUIRED:
+        return "required"
+    return f"`{parameter.default}`" if parameter.default != "" else '`""`'
+
+
+def test_the_documented_parameter_table_is_the_declaration():
+    documented = _documented_rows()
+    training = {p.name: p for p in TRAINING_PARAMETERS}
+    retraining = {p.name: p for p in CONTINUOUS_TRAINING_PARAMETERS}
+    assert set(documented) == set(training) | set(retraining)
+    for name, (kind, in_training, in_retraining) in documented.items():
+        declared = training.get(name) or retraining[name]
+        assert kind == declared.annotation.__name__, name
+        assert in_training == _documented_default(training.get(name)), name
+        assert in_retraining == _documented_default(retraining.get(name)), name
