@@ -49,6 +49,17 @@ async def with_predictor(handler, scenario) -> Any:
         await runner.cleanup()
 
 
+async def failure(port: int, expected: type[Exception], **settings: int) -> Exception:
+    """The error one forward to the predictor at ``port`` raises."""
+    client = PredictorClient(config(port, **settings))
+    try:
+        with pytest.raises(expected) as caught:
+            await client.predict(MODEL, FEATURES, {})
+    finally:
+        await client.close()
+    return caught.value
+
+
 def answer(status: int, body: Any = None, text: str | None = None):
     async def handler(_: web.Request) -> web.StreamResponse:
         if text is not None:
@@ -96,13 +107,7 @@ def test_the_transformer_forwards_only_kserves_forwardable_headers() -> None:
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
 def test_a_predictor_4xx_stays_that_4xx_with_its_message(status: int) -> None:
     async def scenario(port, _):
-        client = PredictorClient(config(port))
-        try:
-            with pytest.raises(InvalidRequestError) as caught:
-                await client.predict(MODEL, FEATURES, {})
-        finally:
-            await client.close()
-        return caught.value
+        return await failure(port, InvalidRequestError)
 
     error = asyncio.run(with_predictor(answer(status, {"error": "plot is empty"}), scenario))
     assert error.status == status
@@ -119,13 +124,7 @@ def test_a_predictor_4xx_stays_that_4xx_with_its_message(status: int) -> None:
 )
 def test_a_failing_predictor_is_a_502_saying_what_it_answered(status, body, text, says) -> None:
     async def scenario(port, _):
-        client = PredictorClient(config(port))
-        try:
-            with pytest.raises(PredictorUnavailableError) as caught:
-                await client.predict(MODEL, FEATURES, {})
-        finally:
-            await client.close()
-        return caught.value
+        return await failure(port, PredictorUnavailableError)
 
     error = asyncio.run(with_predictor(answer(status, body, text), scenario))
     assert error.status == 502
@@ -137,16 +136,7 @@ def test_an_unreachable_predictor_is_a_502_naming_the_flag_to_check() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    async def scenario():
-        client = PredictorClient(config(port, retries=2))
-        try:
-            with pytest.raises(PredictorUnavailableError) as caught:
-                await client.predict(MODEL, FEATURES, {})
-        finally:
-            await client.close()
-        return caught.value
-
-    error = asyncio.run(scenario())
+    error = asyncio.run(failure(port, PredictorUnavailableError, retries=2))
     assert error.status == 502
     assert f"127.0.0.1:{port}" in str(error) and "--predictor_host" in str(error)
 
@@ -157,13 +147,7 @@ def test_a_predictor_slower_than_the_timeout_is_a_502_naming_the_timeout_flag() 
         return web.json_response({"predictions": []})
 
     async def scenario(port, _):
-        client = PredictorClient(config(port, timeout=1))
-        try:
-            with pytest.raises(PredictorUnavailableError) as caught:
-                await client.predict(MODEL, FEATURES, {})
-        finally:
-            await client.close()
-        return caught.value
+        return await failure(port, PredictorUnavailableError, timeout=1)
 
     error = asyncio.run(with_predictor(slow, scenario))
     assert "--predictor_request_timeout_seconds" in str(error)
