@@ -17,6 +17,7 @@ from trending.modelling.bundle import (
     new_signing_key,
     verify_bundle,
 )
+from trending.modelling.card import packaged_evidence
 from trending.modelling.runs import RunLog
 from trending.registry import Registry
 
@@ -53,17 +54,28 @@ def test_training_then_continuous_training(settings, tmp_path):
         **pipeline_arguments(settings, "training"),
         **FAST,
         "gate_policy_json": json.dumps(LENIENT),
+        "search_trials": 2,  # the seeded XGBoost search step, on the training split
     }
     decision = run_local("training", training, tmp_path / "kfp", tmp_path / "training.log")
 
     run = runs.get(json.loads(Path(decision.path).read_text())["run_id"])
     assert run.status == "succeeded" and run.registered_version == 1
     assert set(run.metrics) == {"xgboost", "bert", "linear", "prior"}
+    # The search's trials are in the run record, and XGBoost's training got its best trial.
+    search = run.search["xgboost"]
+    assert len(search["search"]["trials"]) == 2
+    assert search["params"] == {**json.loads(FAST["xgboost_params_json"]),
+                                **search["search"]["best_params"]}  # fmt: skip
     assert registry.resolve("production") == 1
     bundle = verify_bundle(registry.download(1, tmp_path / "v1"))
     assert (
         any(f.startswith("drift/") for f in bundle.files) and "card/model_card.html" in bundle.files
     )
+    # The card carries the packaged evidence; the search shown is the run's own for XGBoost.
+    card = json.loads((tmp_path / "v1" / "card" / "model_card.json").read_text())
+    assert card["feature_groups"] == packaged_evidence(run.champion)["feature_groups"]
+    shipped = packaged_evidence(run.champion)["search"]["source"]
+    assert card["search"]["source"] == ("run" if run.champion == "xgboost" else shipped)
 
     # New (drifted) titles arrive; retraining on the growing window compares with production.
     ingest_frame(
