@@ -1,9 +1,8 @@
-"""Components of the training pipeline's search step: search (or keep the defaults), then record.
+"""Component: the parameters one family trains with — the caller's, or the best of a seeded search.
 
-``search_params`` decides the parameters one family trains with: with a budget of 0 the caller's
-parameters over the family's defaults (the best of the recorded search), above 0 the best of a
-seeded search on the training rows. ``record_search`` puts that decision (and every trial) into
-the run record the gate step wrote; the two belong together, so they share this module.
+With a budget of 0 the caller's parameters over the family's defaults (the best of the recorded
+search) go through unchanged; above 0 a seeded search on the training rows picks them.
+``components/record_search.py`` puts the decision and its trials into the run record.
 """
 
 from kfp import dsl
@@ -56,33 +55,3 @@ def search_params(
     if step.search is not None:
         trials.metadata["best_micro_f1"] = step.search.best_micro_f1
     return json.dumps(step.params)
-
-
-@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
-def record_search(
-    search: Input[Artifact],
-    decision: Input[Artifact],
-    registry_uri: str,
-    model_name: str,
-) -> None:
-    """Add the search step's decision and trials to the run record the gate step wrote.
-
-    Args:
-        search: The search step's decision (search_params' ``trials``).
-        decision: The gate's decision JSON; its run id names the run record.
-        registry_uri: Registry root (the run log lives there); S3 credentials come from the
-            environment (a Kubernetes Secret), never from a parameter.
-        model_name: Registered model name.
-    """
-    import json
-    from pathlib import Path
-
-    from trending.modelling.runs import RunLog
-    from trending.modelling.search import SearchStep
-    from trending.rollout.release import record_search as record
-
-    record(
-        RunLog.from_uri(registry_uri, model_name),
-        json.loads(Path(decision.path).read_text())["run_id"],
-        SearchStep.model_validate_json(Path(search.path).read_text()),
-    )

@@ -1,5 +1,6 @@
 """The continuous-training pipeline: why it runs and on which data window, then the training graph."""
 
+from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl
@@ -41,27 +42,27 @@ def build_continuous_training_pipeline(config: PipelineConfig) -> Any:
         ``alert_group`` names the Alertmanager group that asked for the run (the retrain
         trigger sets it, and names the run after it); it is kept with the run's parameters.
         """
-        a = arguments
+        args = SimpleNamespace(**arguments)
         started = with_s3(
             start_retrain(
-                registry_uri=a["registry_uri"], model_name=a["model_name"], reason=a["reason"],
-                window=a["window"], window_days=a["window_days"], drift_since=a["drift_since"],
+                registry_uri=args.registry_uri, model_name=args.model_name, reason=args.reason,
+                window=args.window, window_days=args.window_days, drift_since=args.drift_since,
             ),
             config,
         ).set_caching_options(False)  # fmt: skip
         # Every parameter both pipelines have goes through as is (reason included); the
         # titles are the window the start step chose.
         trained = training(
-            **passed_on(a, TRAINING_PARAMETERS),
+            **passed_on(arguments, TRAINING_PARAMETERS),
             source="window",
             source_params_json=started.output,
         )
         finished = with_s3(
             finish_retrain(
                 decision=trained.outputs["Output"],
-                registry_uri=a["registry_uri"],
-                model_name=a["model_name"],
-                reason=a["reason"],
+                registry_uri=args.registry_uri,
+                model_name=args.model_name,
+                reason=args.reason,
             ),
             config,
         ).set_caching_options(False)

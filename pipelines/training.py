@@ -1,6 +1,7 @@
 """The training pipeline: data -> features -> search -> families + baselines -> gate -> card -> register."""
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -14,8 +15,9 @@ from components.ingest import ingest
 from components.load_features import load_features
 from components.materialize_features import materialize_features
 from components.model_card import model_card
+from components.record_search import record_search
 from components.register import register
-from components.search_params import record_search, search_params
+from components.search_params import search_params
 from components.snapshot import snapshot
 from components.split_dataset import split_dataset
 from components.train_model import train_model
@@ -124,32 +126,32 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
     Returns:
         The gate's decision artifact.
     """
-    a = dict(arguments)
+    args = SimpleNamespace(**arguments)
     data_uri, registry_uri, model_name, seed = (
-        a["data_uri"], a["registry_uri"], a["model_name"], a["seed"]
+        args.data_uri, args.registry_uri, args.model_name, args.seed
     )  # fmt: skip
     raw = io_step(
-        ingest(data_uri=data_uri, source=a["source"], params_json=a["source_params_json"]),
+        ingest(data_uri=data_uri, source=args.source, params_json=args.source_params_json),
         config,
         cache=False,
     )
-    checked = validate(raw=raw.outputs["raw"], max_reject_rate=a["max_reject_rate"])
+    checked = validate(raw=raw.outputs["raw"], max_reject_rate=args.max_reject_rate)
     snap = io_step(
         snapshot(
             accepted=checked.outputs["accepted"],
             rejected=checked.outputs["rejected"],
             data_uri=data_uri,
-            source=a["source"],
-            params_json=a["source_params_json"],
+            source=args.source,
+            params_json=args.source_params_json,
         ),
         config,
     )
     feast = {
         "data_uri": data_uri,
         "snapshot_id": snap.output,
-        "feature_repo": a["feature_repo"],
-        "feature_store_yaml": a["feature_store_yaml"],
-        "feast_dir": a["feast_dir"],
+        "feature_repo": args.feature_repo,
+        "feature_store_yaml": args.feature_store_yaml,
+        "feast_dir": args.feast_dir,
     }
     published = with_feast(io_step(materialize_features(**feast), config, cache=False), config)
     features = with_feast(io_step(load_features(**feast), config), config).after(published)
@@ -171,7 +173,7 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
                 bundle=task.outputs["bundle"],
                 test=test_rows,
                 robustness=behaviour,
-                robustness_cases=a["robustness_cases"],
+                robustness_cases=args.robustness_cases,
             )
         ).set_display_name(f"evaluate-{family}")
 
@@ -181,15 +183,15 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
         search_params(
             train=train_rows,
             family=SEARCHED_FAMILY,
-            n_trials=a["search_trials"],
-            fixed_params_json=a["xgboost_params_json"],
+            n_trials=args.search_trials,
+            fixed_params_json=args.xgboost_params_json,
             seed=seed,
         ),
         cpu="2",
         memory="4Gi",
     ).set_display_name(f"search-{SEARCHED_FAMILY}")
     xgb = cpu_step(trained("xgboost", searched.outputs["Output"]), cpu="2", memory="4Gi")
-    bert = on_accelerator(trained("bert", a["bert_params_json"]), config)
+    bert = on_accelerator(trained("bert", args.bert_params_json), config)
     linear = cpu_step(trained("linear", "{}"))
     prior = cpu_step(trained("prior", "{}"), cpu="250m", memory="1Gi")
     production = io_step(
@@ -208,8 +210,8 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
             production_report=production.outputs["report"],
             registry_uri=registry_uri,
             model_name=model_name,
-            policy_json=a["gate_policy_json"],
-            reason=a["reason"],
+            policy_json=args.gate_policy_json,
+            reason=args.reason,
         ),
         config,
     ).set_caching_options(False)
@@ -229,7 +231,7 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
     with dsl.If(champion_family != "", name="gate-passed"):
         detector = cpu_step(
             fit_drift_detector(
-                bundle=verdict.outputs["champion"], train=train_rows, backend=a["drift_backend"]
+                bundle=verdict.outputs["champion"], train=train_rows, backend=args.drift_backend
             )
         )
         card = model_card(
@@ -245,7 +247,7 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
                 registry_uri=registry_uri,
                 model_name=model_name,
                 decision=verdict.outputs["decision"],
-                reason=a["reason"],
+                reason=args.reason,
             ),
             config,
             cache=False,

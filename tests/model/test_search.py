@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from kfp.dsl import Artifact, Dataset
 
-from components.search_params import record_search, search_params
+from components.record_search import record_search
+from components.search_params import search_params
 from trending.data.synthetic import generate_titles
 from trending.modelling.families.xgboost import DEFAULT_PARAMS as XGBOOST_DEFAULTS
 from trending.modelling.runs import RunLog, RunRecord
