@@ -594,11 +594,12 @@ def run_bert_int8(args: argparse.Namespace, work: Path) -> dict:
         "uptime_at_end": uptime(),
         "notes": (
             "int8 dynamic quantization (torch.ao quantize_dynamic, Linear layers of the encoder, "
-            "per-tensor weights) of a BERT bundle trained on the dev fold; the variant is chosen "
-            "at export after the check against fp32 (trending.modelling.bundle.quantization) and "
-            "recorded in the manifest. Throughput: the same bundle loaded fp32 and int8 in one "
-            "process, alternating rounds on the same batches. served_vs_in_process: "
-            "bench_serving's BERT measurement as for results.bert, on this int8 bundle."
+            "per-channel weights) of a BERT bundle trained on the dev fold; the variant is chosen "
+            "at export after the check against fp32 on the training's validation rows "
+            "(trending.modelling.bundle.quantization) and recorded in the manifest. Throughput: "
+            "the same bundle loaded fp32 and int8 in one process, alternating rounds on the same "
+            "batches. served: bench_serving's BERT measurement as for results.bert, on this "
+            "bundle in the variant its export chose (served.variant)."
         ),
         "vs_fp32": {"dev_fold_f1": f1, "in_process_throughput": throughput},
         "served": served,
