@@ -11,7 +11,7 @@ import pytest
 from kfp.dsl import HTML, Artifact, Dataset, Markdown, Model
 from report_builders import make_report
 
-import trending.modelling.card as card_module
+import trending.modelling.card.evidence as card_module
 from components.model_card import model_card
 from components.search_params import search_params
 from trending.modelling.bundle import verify_bundle
