@@ -268,9 +268,14 @@ def robustness_calibration(frame: pd.DataFrame, seed: int) -> dict:
         started = time.perf_counter()
         predicted = apply_thresholds(score(test_texts), thresholds)
         report = run_robustness(
-            test_texts, score, genres=vocabulary.genres, thresholds=thresholds, max_cases=200,
-            seed=seed, titles=titles,
-        )  # fmt: skip
+            test_texts,
+            score,
+            genres=vocabulary.genres,
+            thresholds=thresholds,
+            max_cases=200,
+            seed=seed,
+            titles=titles,
+        )
         out[name] = {
             "test": {k: round(v, 4) for k, v in classification_metrics(y_test, predicted).items()},
             "null_similarity": report.null_similarity,

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         "notes": "register includes upload + read-back checksum verification; load includes "
         "download + verify_bundle. S3 is moto_server in-process over loopback HTTP.",
         "results": results,
-    }  # fmt: skip
+    }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")
 

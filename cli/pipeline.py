@@ -22,9 +22,13 @@ ACCELERATOR_HELP = (
 
 
 def pipeline_arguments(
-    settings: Settings, name: str, *, snapshot_id: str | None = None, reason: str | None = None,
+    settings: Settings,
+    name: str,
+    *,
+    snapshot_id: str | None = None,
+    reason: str | None = None,
     window: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Arguments of a local run: the settings' defaults (training: newest snapshot by default)."""
     from pipelines.cluster import pipeline_defaults
 
@@ -272,9 +276,14 @@ def start(
         # kfp.Client prints links on stdout; stdout is kept for the answer.
         with contextlib.redirect_stdout(sys.stderr):
             started = _start_uploaded(
-                client, name, version, arguments, run_name=run_name or f"{name}-run",
-                experiment=experiment, namespace=namespace or settings.kfp_namespace,
-            )  # fmt: skip
+                client,
+                name,
+                version,
+                arguments,
+                run_name=run_name or f"{name}-run",
+                experiment=experiment,
+                namespace=namespace or settings.kfp_namespace,
+            )
     if as_json:
         print(json.dumps(started))
     else:
@@ -284,9 +293,15 @@ def start(
 
 
 def _start_uploaded(
-    client: Any, name: str, version: str | None, arguments: dict[str, Any], *, run_name: str,
-    experiment: str, namespace: str | None,
-) -> dict[str, Any]:  # fmt: skip
+    client: Any,
+    name: str,
+    version: str | None,
+    arguments: dict[str, Any],
+    *,
+    run_name: str,
+    experiment: str,
+    namespace: str | None,
+) -> dict[str, Any]:
     """Resolve the uploaded pipeline and version by name, create the run, describe it."""
     pipeline_id = client.get_pipeline_id(name)
     if pipeline_id is None:

