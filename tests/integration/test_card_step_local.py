@@ -22,8 +22,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*non-Python base image:RuntimeWarning"),
 ]
 
-FIXED = {"n_estimators": 20, "max_depth": 3, "max_features": 2000, "char_features": 0,
-         "stack_folds": 2}  # fmt: skip
+FIXED = {
+    "n_estimators": 20,
+    "max_depth": 3,
+    "max_features": 2000,
+    "char_features": 0,
+    "stack_folds": 2,
+}
 
 
 def _gate_outputs(folder: Path, bundle_dir: Path, test_rows) -> dict[str, Path]:
@@ -51,8 +56,10 @@ def test_the_card_step_shows_the_packaged_evidence_and_the_runs_search(
     def card_step(n_trials: int) -> Model:
         searched = search_params(
             train=dsl.importer(artifact_uri=str(train), artifact_class=Dataset).output,
-            family="xgboost", n_trials=n_trials, fixed_params_json=json.dumps(FIXED),
-        )  # fmt: skip
+            family="xgboost",
+            n_trials=n_trials,
+            fixed_params_json=json.dumps(FIXED),
+        )
         card = model_card(
             bundle=dsl.importer(artifact_uri=str(given["bundle"]), artifact_class=Model).output,
             report=dsl.importer(artifact_uri=str(given["report"]), artifact_class=Artifact).output,

@@ -40,9 +40,16 @@ FAST = {
     "robustness_cases": 10,
 }
 # The data are tiny, so the floors are off; the regression rule (candidate vs production) stays.
-LENIENT = {"min_micro_f1": 0, "min_macro_f1": 0, "min_slice_micro_f1": 0, "max_ece": 1,
-           "min_robustness_pass_rate": 0, "max_robustness_excess_change": 1,
-           "min_robustness_null_similarity": 0, "must_beat_baseline": False}  # fmt: skip
+LENIENT = {
+    "min_micro_f1": 0,
+    "min_macro_f1": 0,
+    "min_slice_micro_f1": 0,
+    "max_ece": 1,
+    "min_robustness_pass_rate": 0,
+    "max_robustness_excess_change": 1,
+    "min_robustness_null_similarity": 0,
+    "must_beat_baseline": False,
+}
 
 
 def test_training_then_continuous_training(settings, tmp_path):
@@ -64,8 +71,10 @@ def test_training_then_continuous_training(settings, tmp_path):
     # The search's trials are in the run record, and XGBoost's training got its best trial.
     search = run.search["xgboost"]
     assert len(search["search"]["trials"]) == 2
-    assert search["params"] == {**json.loads(FAST["xgboost_params_json"]),
-                                **search["search"]["best_params"]}  # fmt: skip
+    assert search["params"] == {
+        **json.loads(FAST["xgboost_params_json"]),
+        **search["search"]["best_params"],
+    }
     assert registry.resolve("production") == 1
     bundle = verify_bundle(registry.download(1, tmp_path / "v1"))
     assert (
@@ -79,9 +88,11 @@ def test_training_then_continuous_training(settings, tmp_path):
 
     # New (drifted) titles arrive; retraining on the growing window compares with production.
     ingest_frame(
-        generate_titles(120, seed=6, drift=DriftKnobs(vocabulary_shift=0.3)), settings, source="synthetic",
+        generate_titles(120, seed=6, drift=DriftKnobs(vocabulary_shift=0.3)),
+        settings,
+        source="synthetic",
         max_reject_rate=0.5,
-    )  # fmt: skip
+    )
     retraining = {
         **pipeline_arguments(settings, "continuous-training", reason="drift", window="growing"),
         **FAST,
@@ -122,10 +133,23 @@ def redis_port(tmp_path):
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD,
-         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            REDIS_PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         wait_for_port(port)
         yield port
@@ -239,13 +263,17 @@ def test_compiled_pipelines_run_with_each_step_isolated_on_the_cluster_profile(c
 
     # New titles arrive; the continuous-training IR retrains on the growing window.
     second = ingest_frame(
-        generate_titles(80, seed=6, drift=DriftKnobs(vocabulary_shift=0.3)), settings,
-        source="synthetic", max_reject_rate=0.5,
-    ).manifest  # fmt: skip
+        generate_titles(80, seed=6, drift=DriftKnobs(vocabulary_shift=0.3)),
+        settings,
+        source="synthetic",
+        max_reject_rate=0.5,
+    ).manifest
     outputs = run_compiled(
-        packages["continuous-training"], {"reason": "drift"}, root,
+        packages["continuous-training"],
+        {"reason": "drift"},
+        root,
         PodIsolation(tmp_path / "pods-2", secrets),
-    )  # fmt: skip
+    )
     assert outputs["Output"] == "deployed-as-canary"
     assert registry.resolve("canary") == 2 and registry.resolve("production") == 1
     lineage = data_lineage(registry, snapshot_store(settings), 2)

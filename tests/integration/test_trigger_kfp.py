@@ -42,9 +42,12 @@ def _rendered(values_file: str = "kind-values.yaml") -> list[dict[str, Any]]:
     with helm.Chart.load(CHART) as chart:
         files = chart.render(values=values, name="trending", namespace="trending", is_install=True)
     return [
-        d for path, text in files.items() if path.endswith(".yaml")
-        for d in yaml.safe_load_all(text) if d
-    ]  # fmt: skip
+        d
+        for path, text in files.items()
+        if path.endswith(".yaml")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
 
 
 def _container(objects: list[dict[str, Any]], kind: str, component: str, name: str) -> dict:
@@ -78,15 +81,26 @@ def _process_environment(env: dict[str, str], kfp_url: str) -> dict[str, str]:
 
 
 def _webhook(alertname: str, reason: str, starts_at: str) -> dict[str, Any]:
-    labels = {"alertname": alertname, "model": "genre-classifier", "action": "retrain",
-              "reason": reason, "severity": "warning", "version": "3", "detector": "semantic"}  # fmt: skip
+    labels = {
+        "alertname": alertname,
+        "model": "genre-classifier",
+        "action": "retrain",
+        "reason": reason,
+        "severity": "warning",
+        "version": "3",
+        "detector": "semantic",
+    }
     group = f'{{alertname="{alertname}", model="genre-classifier"}}'
     return {
-        "version": "4", "groupKey": '{}/{action="retrain"}:' + group, "status": "firing",
-        "receiver": "retrain-trigger", "groupLabels": {"alertname": alertname},
-        "alerts": [{"status": "firing", "labels": labels, "startsAt": starts_at,
-                    "fingerprint": "abc123"}],
-    }  # fmt: skip
+        "version": "4",
+        "groupKey": '{}/{action="retrain"}:' + group,
+        "status": "firing",
+        "receiver": "retrain-trigger",
+        "groupLabels": {"alertname": alertname},
+        "alerts": [
+            {"status": "firing", "labels": labels, "startsAt": starts_at, "fingerprint": "abc123"}
+        ],
+    }
 
 
 def _effective_parameters(body: Any) -> dict[str, Any]:
@@ -125,20 +139,32 @@ def test_trigger_starts_the_uploaded_version_with_every_settings_parameter_and_t
         client = TestClient(create_app(TriggerService(coordinator, TOKEN)))
         auth = {"authorization": f"Bearer {TOKEN}"}
         for _ in range(2):  # the same alert group twice: two runs of one name
-            answer = client.post("/alerts", json=_webhook("DriftDetected", "drift",
-                                 "2026-03-01T10:00:00Z"), headers=auth)  # fmt: skip
+            answer = client.post(
+                "/alerts",
+                json=_webhook("DriftDetected", "drift", "2026-03-01T10:00:00Z"),
+                headers=auth,
+            )
             assert answer.status_code == 200, answer.text
             assert answer.json()["decisions"][0]["status"] == "started", answer.text
-        answer = client.post("/alerts", json=_webhook("PerformanceDegraded", "performance",
-                             "2026-03-01T11:00:00Z"), headers=auth)  # fmt: skip
+        answer = client.post(
+            "/alerts",
+            json=_webhook("PerformanceDegraded", "performance", "2026-03-01T11:00:00Z"),
+            headers=auth,
+        )
         assert answer.json()["decisions"][0]["run_id"] == "run-3", answer.text
 
         sched_env = _process_environment(_environment(chart_objects, schedule), kfp.url)
         args = [str(a) for a in schedule["args"]]
         assert args[:3] == ["trending", "pipeline", "schedule"]
         args[args.index("--host") + 1] = kfp.url
-        done = subprocess.run([sys.executable, "-m", "cli", *args[1:]], env=sched_env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args[1:]],
+            env=sched_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     runs = [as_model(r.body, "V2beta1Run") for r in kfp.recorded("POST", "/runs")]
@@ -188,9 +214,11 @@ def test_a_refused_run_is_a_failed_decision_that_says_why(
         launcher.environ = env  # type: ignore[attr-defined]
         coordinator = RetrainCoordinator((tmp_path / "registry").as_uri(), launcher)
         client = TestClient(create_app(TriggerService(coordinator, TOKEN)))
-        answer = client.post("/alerts", json=_webhook("DriftDetected", "drift",
-                             "2026-03-01T10:00:00Z"),
-                             headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        answer = client.post(
+            "/alerts",
+            json=_webhook("DriftDetected", "drift", "2026-03-01T10:00:00Z"),
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
     decision = answer.json()["decisions"][0]
     assert decision["status"] == "failed"
     assert "KFP did not start the run" in decision["detail"]
