@@ -6,20 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from small_params import TEST_XGBOOST
 
 from trending.modelling.evaluation import EvaluationReport
 from trending.modelling.training import evaluate_candidate, split_labelled, train_candidates
-
-# Small and quick; enough signal on synthetic data.
-# tests/conftest.py FAST_XGBOOST plus switches that shrink the stacked model further.
-TEST_XGBOOST = {
-    "n_estimators": 25,
-    "max_depth": 3,
-    "max_features": 2000,
-    "char_features": 0,
-    "stack_folds": 3,
-    "select_k": 300,
-}
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TEST_XGBOOST
+from small_params import TEST_XGBOOST
 
 from trending.modelling.evaluation import EvaluationReport
 from trending.modelling.families import GenrePredictor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import TEST_XGBOOST
+from small_params import TEST_XGBOOST
 
 from trending.genres import GenreVocabulary
 from trending.modelling.families.base import model_family

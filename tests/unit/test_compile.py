@@ -111,6 +111,27 @@ def test_unknown_accelerator_is_refused(tmp_path):
         compile_pipeline("training", tmp_path, cluster_settings(), accelerator="tpu")
 
 
+def test_resources_on_a_pipeline_used_as_a_step_are_refused_naming_the_call():
+    """kfp's check on resource calls holds in this tier too (tests/unit/conftest.py)."""
+    from kfp import dsl
+
+    # No annotations: under `from __future__ import annotations` kfp would read strings.
+    @dsl.component
+    def step():
+        pass
+
+    @dsl.pipeline
+    def inner():
+        step().set_cpu_request("1")  # a single-step task takes resources
+
+    @dsl.pipeline
+    def outer():
+        with pytest.raises(ValueError, match=r"^set_memory_request can only be used on single-st"):
+            inner().set_memory_request("1Gi")
+
+    assert outer.pipeline_spec.root.dag.tasks  # the outer pipeline built around the refusal
+
+
 def test_redis_is_only_needed_on_a_cluster(tmp_path):
     path = compile_pipeline("training", tmp_path, Settings(home=tmp_path / "home"))
     assert required_without_default(path) == []
