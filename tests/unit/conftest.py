@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,3 +48,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from kfp.dsl.pipeline_task import PipelineTask
 
         PipelineTask._ensure_container_spec_exists = _original_check
+
+
+@pytest.fixture(scope="session")
+def cluster_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every pipeline compiled once for the cluster profile, no accelerator: package by name.
+
+    The tests read the files (pipeline_ir.read_package); none writes to them.
+    """
+    from pipeline_ir import cluster_settings
+
+    from pipelines.run import compile_all
+
+    packages = compile_all(tmp_path_factory.mktemp("cluster-ir"), cluster_settings())
+    return {path.stem: path for path in packages}

@@ -11,11 +11,11 @@ import json
 
 import helm_python as helm
 import pytest
-import yaml
 from fakes.kube_api import FakeKubeApi
 from fakes.prometheus_api import StubPrometheus, VersionNumbers
 from fixtures.bundles import make_bundle
 from fixtures.chart import BASE_VALUES, CHART, NAMESPACE, RELEASE, chart_inference_service
+from yaml_documents import documents
 
 from serving.canary import __main__ as program
 from serving.canary.actuators import KServeActuator
@@ -40,13 +40,7 @@ def objects() -> list[dict]:
             namespace=NAMESPACE,
             is_install=True,
         )
-    return [
-        d
-        for path, text in files.items()
-        if path.endswith(".yaml")
-        for d in yaml.safe_load_all(text)
-        if d
-    ]
+    return [d for path, text in files.items() if path.endswith(".yaml") for d in documents(text)]
 
 
 def _one(objects: list[dict], kind: str, name: str) -> dict:

@@ -25,6 +25,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
+from yaml_documents import documents
+from yaml_documents import load as load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "trending"
@@ -71,7 +73,7 @@ WEAK_SECRETS = {
 
 def load_values(path: Path) -> Obj:
     """A values file as a dict."""
-    return yaml.safe_load(path.read_text()) or {}
+    return load_yaml(path.read_text()) or {}
 
 
 helm.disable_logging()  # Helm logs each symlink it follows (files/trending.rules.yml)
@@ -85,7 +87,7 @@ def render_files(values: Obj | None = None) -> dict[str, str]:
 
 def parse_documents(text: str) -> list[Obj]:
     """Every non-empty YAML document of a multi-document string."""
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return documents(text)
 
 
 def render(values: Obj | None = None) -> list[Obj]:

@@ -9,41 +9,22 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+from pipeline_ir import CLUSTER, IMAGE, cluster_settings, read_package
 
 from pipelines.cluster import CPU_BERT_PARAMS, PipelineSettingsError
 from pipelines.run import PIPELINES, compile_all, compile_pipeline, required_without_default
 from trending.settings import Settings
 
-IMAGE = "registry.example/trending-components:1.2.3"
-CLUSTER = {
-    "profile": "cluster",
-    "registry_uri": "s3://trending/registry",
-    "data_uri": "s3://trending/data",
-    "redis_host": "trending-redis.trending.svc.cluster.local",
-    "s3_endpoint": "http://trending-minio.trending.svc.cluster.local:9000",
-    "component_image": IMAGE,
-}
-
-
-def cluster_settings(**changes) -> Settings:
-    return Settings(**{**CLUSTER, **changes})
-
-
-def load(paths):
-    return {p.stem: list(yaml.safe_load_all(p.read_text())) for p in paths}
-
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    """Both pipelines for both accelerators, cluster profile."""
+def compiled(tmp_path_factory, cluster_packages):
+    """Both pipelines for both accelerators, cluster profile: documents by accelerator and name."""
+    gpu = compile_all(
+        tmp_path_factory.mktemp("build"), cluster_settings(), accelerator="nvidia.com/gpu"
+    )
     return {
-        accelerator: load(
-            compile_all(
-                tmp_path_factory.mktemp("build"), cluster_settings(), accelerator=accelerator
-            )
-        )
-        for accelerator in ("none", "nvidia.com/gpu")
+        "none": {name: read_package(path) for name, path in cluster_packages.items()},
+        "nvidia.com/gpu": {path.stem: read_package(path) for path in gpu},
     }
 
 
@@ -70,7 +51,7 @@ def test_every_pipeline_compiles_with_the_configured_image_everywhere(compiled):
         assert "pip install" not in commands  # the image carries the locked environment
 
 
-def test_cluster_profile_leaves_no_parameter_without_a_default(tmp_path, compiled):
+def test_cluster_profile_leaves_no_parameter_without_a_default(compiled, cluster_packages):
     for accelerator in ("none", "nvidia.com/gpu"):
         for name, (spec, *_) in compiled[accelerator].items():
             parameters = spec["root"]["inputDefinitions"]["parameters"]
@@ -80,13 +61,13 @@ def test_cluster_profile_leaves_no_parameter_without_a_default(tmp_path, compile
             assert defaults["feature_repo"] == "/app/feature_repo", name
             assert defaults["feature_store_yaml"] == "feature_store.cluster.yaml", name
             assert defaults["feast_dir"] == "", name  # scratch in every pod
-    path = compile_pipeline("training", tmp_path, cluster_settings())
-    assert required_without_default(path) == []
+    for name, path in cluster_packages.items():
+        assert required_without_default(path) == [], name
 
 
 def test_settings_pipeline_params_become_defaults(tmp_path):
     settings = cluster_settings(pipeline_params={"robustness_cases": "20"})
-    spec = next(yaml.safe_load_all(compile_pipeline("training", tmp_path, settings).read_text()))
+    spec, *_ = read_package(compile_pipeline("training", tmp_path, settings))
     assert spec["root"]["inputDefinitions"]["parameters"]["robustness_cases"]["defaultValue"] == 20
 
 

@@ -8,32 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from pipeline_ir import read_package
 
 from pipelines.continuous_training import CONTINUOUS_TRAINING_PARAMETERS, RETRAIN_GATE_POLICY
 from pipelines.parameters import REQUIRED, TRAINING, PipelineParameter, parameters
-from pipelines.run import compile_pipeline
 from pipelines.training import TRAINING_PARAMETERS
-from trending.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = {
-    "profile": "cluster",
-    "registry_uri": "s3://trending/registry",
-    "data_uri": "s3://trending/data",
-    "redis_host": "trending-redis.trending.svc.cluster.local",
-    "component_image": "registry.example/trending-components:1.2.3",
-}
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def compiled(cluster_packages):
     """Both pipelines, cluster profile: (pipeline spec, Kubernetes platform spec) by name."""
-    out = tmp_path_factory.mktemp("build")
-    return {
-        name: list(yaml.safe_load_all(compile_pipeline(name, out, Settings(**CLUSTER)).read_text()))
-        for name in ("training", "continuous-training")
-    }
+    return {name: read_package(path) for name, path in cluster_packages.items()}
 
 
 def tasks_by_display_name(spec: dict) -> dict[str, tuple[str, dict]]:

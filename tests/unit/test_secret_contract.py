@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pipeline_ir import read_package
 from test_chart import CHART, load_values, pod_specs, render
-
-from pipelines.run import compile_pipeline
-from trending.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 Pair = tuple[str, str]  # (Secret name, key)
@@ -43,17 +41,10 @@ def secret_refs(objects: list[dict]) -> set[Pair]:
 
 
 @pytest.fixture(scope="module")
-def ir_pairs(tmp_path_factory) -> set[Pair]:
-    settings = Settings(
-        profile="cluster",
-        registry_uri="s3://trending/registry",
-        data_uri="s3://trending/data",
-        redis_host="trending-redis.trending.svc.cluster.local",
-    )
+def ir_pairs(cluster_packages) -> set[Pair]:
     pairs = set()
-    for name in ("training", "continuous-training"):
-        package = compile_pipeline(name, tmp_path_factory.mktemp("ir"), settings)
-        _, platform = yaml.safe_load_all(package.read_text())
+    for package in cluster_packages.values():
+        _, platform = read_package(package)
         for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
             for mount in executor.get("secretAsEnv", []):
                 for item in mount["keyToEnv"]:
@@ -140,16 +131,10 @@ def test_the_ir_mounts_the_chart_s_keys(ir_pairs, chart_objects):
     assert SIGNING not in secret_refs(chart_objects)  # the private key stays out of the release
 
 
-def test_only_the_register_step_holds_the_signing_key(tmp_path):
-    settings = Settings(
-        profile="cluster",
-        registry_uri="s3://trending/registry",
-        data_uri="s3://trending/data",
-        redis_host="trending-redis.trending.svc.cluster.local",
-    )
-    for name in ("training", "continuous-training"):
-        package = compile_pipeline(name, tmp_path / name, settings)
-        _, platform = yaml.safe_load_all(package.read_text())
+def test_only_the_register_step_holds_the_signing_key(cluster_packages):
+    assert set(cluster_packages) == {"training", "continuous-training"}
+    for name, package in cluster_packages.items():
+        _, platform = read_package(package)
         executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
         holders = {
             executor
