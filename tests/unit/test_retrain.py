@@ -96,6 +96,7 @@ def test_a_failed_launch_is_logged_and_does_not_block_the_next(registry_uri: str
     assert kinds == ["retrain_requested", "retrain_failed", "retrain_requested", "retrain_started"]
 
 
+@pytest.mark.tools  # starts a Python process
 def test_local_launcher_runs_the_command_without_waiting(tmp_path: Path) -> None:
     out = tmp_path / "argv.json"
     script = tmp_path / "fake.py"
