@@ -97,7 +97,7 @@ def test_resources_on_a_pipeline_used_as_a_step_are_refused_naming_the_call():
     from kfp import dsl
 
     # No annotations: under `from __future__ import annotations` kfp would read strings.
-    @dsl.component
+    @dsl.component(base_image="python:3.11")
     def step():
         pass
 
