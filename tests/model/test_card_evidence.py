@@ -152,6 +152,7 @@ def test_the_packaged_evidence_is_what_the_recorded_results_give(monkeypatch):
     assert f"> {days} * 86400" in rules
 
 
+@pytest.mark.tools  # runs `python -m benchmarks.evidence` three times
 def test_the_evidence_check_fails_a_stale_file(tmp_path):
     results = _results(tmp_path / "results")
     output = tmp_path / "evidence.json"

@@ -142,12 +142,17 @@ def test_an_unreachable_predictor_is_a_502_naming_the_flag_to_check() -> None:
 
 
 def test_a_predictor_slower_than_the_timeout_is_a_502_naming_the_timeout_flag() -> None:
+    released = asyncio.Event()
+
     async def slow(_: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(3)
+        await released.wait()  # answers only after the client gave up
         return web.json_response({"predictions": []})
 
     async def scenario(port, _):
-        return await failure(port, PredictorUnavailableError, timeout=1)
+        try:
+            return await failure(port, PredictorUnavailableError, timeout=1)
+        finally:
+            released.set()
 
     error = asyncio.run(with_predictor(slow, scenario))
     assert "--predictor_request_timeout_seconds" in str(error)
