@@ -45,9 +45,12 @@ def run_card_step(folder: Path, bundle_dir: Path, **extra) -> tuple[dict, str, P
     carded = Model(name="carded", uri=str(folder / "carded"))
     markdown = Markdown(name="md", uri=str(folder / "card.md"))
     model_card.python_func(
-        **card_inputs(folder, bundle_dir), carded=carded, card_markdown=markdown,
-        card_html=HTML(name="html", uri=str(folder / "card.html")), **extra,
-    )  # fmt: skip
+        **card_inputs(folder, bundle_dir),
+        carded=carded,
+        card_markdown=markdown,
+        card_html=HTML(name="html", uri=str(folder / "card.html")),
+        **extra,
+    )
     verify_bundle(Path(carded.path))
     card = json.loads((Path(carded.path) / "card" / "model_card.json").read_text())
     return card, Path(markdown.path).read_text(), Path(carded.path)
@@ -95,10 +98,13 @@ def searched(tmp_path_factory, titles):
     fixed = {**FAST_XGBOOST, "char_features": 0, "stack_folds": 2}
     params = json.loads(
         search_params.python_func(
-            train=train, trials=trials, family="xgboost", n_trials=2,
+            train=train,
+            trials=trials,
+            family="xgboost",
+            n_trials=2,
             fixed_params_json=json.dumps(fixed),
         )
-    )  # fmt: skip
+    )
     bundle = folder / "bundle"
     train_bundle(train_rows, bundle, params=params, data_snapshot_id="snap-test")
     return trials, bundle, json.loads(Path(trials.path).read_text())
@@ -126,8 +132,11 @@ def test_a_search_of_another_family_or_none_keeps_the_recorded_search(
     kept = Artifact(name="kept", uri=str(tmp_path / "kept.json"))
     kept_params = search_params.python_func(
         train=Dataset(name="unread", uri=str(tmp_path / "absent.parquet")),
-        trials=kept, family="xgboost", n_trials=0, fixed_params_json='{"max_depth": 3}',
-    )  # fmt: skip
+        trials=kept,
+        family="xgboost",
+        n_trials=0,
+        fixed_params_json='{"max_depth": 3}',
+    )
     assert json.loads(kept_params) == {"max_depth": 3}  # handed through, nothing searched
 
     card, markdown, _ = run_card_step(tmp_path / "kept", trained_bundle, search=kept)

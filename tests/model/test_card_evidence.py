@@ -32,32 +32,62 @@ MODELS = {
         "metric": "micro average precision (held-out folds)",
         "data": "tmdb-movies-dev.parquet",
         "groups": {
-            "plot_words": {"gain": 0.081, "noise": 0.004, "beneficial": True, "columns": 41000,
-                           "nonzeros_per_title": 95.2, "serving_us_per_title": 180.5},
-            "title": {"gain": 0.001, "noise": 0.003, "beneficial": False, "columns": 2100,
-                      "nonzeros_per_title": 2.5, "serving_us_per_title": 40.1,
-                      "reason": "titles carry little genre"},
+            "plot_words": {
+                "gain": 0.081,
+                "noise": 0.004,
+                "beneficial": True,
+                "columns": 41000,
+                "nonzeros_per_title": 95.2,
+                "serving_us_per_title": 180.5,
+            },
+            "title": {
+                "gain": 0.001,
+                "noise": 0.003,
+                "beneficial": False,
+                "columns": 2100,
+                "nonzeros_per_title": 2.5,
+                "serving_us_per_title": 40.1,
+                "reason": "titles carry little genre",
+            },
         },
     },
-    "search": {"xgboost": {"best_params": {"max_depth": 4, "c": 2.5}, "best_micro_f1": 0.61,
-                           "trials": [{"micro_f1": 0.6}, {"micro_f1": 0.61}], "data": "dev",
-                           "rows": 900, "seed": 7, "date": "2026-01-02"}},
-}  # fmt: skip
+    "search": {
+        "xgboost": {
+            "best_params": {"max_depth": 4, "c": 2.5},
+            "best_micro_f1": 0.61,
+            "trials": [{"micro_f1": 0.6}, {"micro_f1": 0.61}],
+            "data": "dev",
+            "rows": 900,
+            "seed": 7,
+            "date": "2026-01-02",
+        }
+    },
+}
 STALENESS = {
     "train_until": 2005,
     "families": {
         "xgboost": {
             "micro_f1_drop_per_year": 0.0012,
             "points": [
-                {"window": "<= 2005 (held out)", "years_after_training": 0, "rows": 9,
-                 "micro_f1": 0.6, "micro_f1_drop": 0.0},
-                {"window": "2006-2009", "years_after_training": 2.5, "rows": 9,
-                 "micro_f1": 0.597, "micro_f1_drop": 0.003},
+                {
+                    "window": "<= 2005 (held out)",
+                    "years_after_training": 0,
+                    "rows": 9,
+                    "micro_f1": 0.6,
+                    "micro_f1_drop": 0.0,
+                },
+                {
+                    "window": "2006-2009",
+                    "years_after_training": 2.5,
+                    "rows": 9,
+                    "micro_f1": 0.597,
+                    "micro_f1_drop": 0.003,
+                },
             ],
         },
         "linear": {"micro_f1_drop_per_year": 0.004, "points": []},
     },
-}  # fmt: skip
+}
 
 
 def _results(folder: Path, models=MODELS, staleness=STALENESS) -> Path:
@@ -156,8 +186,15 @@ def test_the_packaged_evidence_is_what_the_recorded_results_give(monkeypatch):
 def test_the_evidence_check_fails_a_stale_file(tmp_path):
     results = _results(tmp_path / "results")
     output = tmp_path / "evidence.json"
-    command = [sys.executable, "-m", "benchmarks.evidence", "--results", str(results),
-               "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.evidence",
+        "--results",
+        str(results),
+        "--output",
+        str(output),
+    ]
     stale = subprocess.run([*command, "--check"], cwd=ROOT, capture_output=True, text=True)
     assert stale.returncode == 1 and "out of date" in stale.stdout
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -180,10 +217,19 @@ def test_the_evidence_file_ships_in_the_package(tmp_path):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     built = tmp_path / "lib"
     subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
-         "--build-lib", str(built)],
-        cwd=source, check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "build_py",
+            "--build-lib",
+            str(built),
+        ],
+        cwd=source,
+        check=True,
+        capture_output=True,
+    )
     shipped = built / "trending" / "modelling" / "evidence.json"
     assert shipped.is_file(), "evidence.json is not package data: see pyproject.toml"
     assert shipped.read_text() == packaged_evidence_path().read_text()

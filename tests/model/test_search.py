@@ -85,9 +85,11 @@ def test_the_step_returns_the_best_params_and_its_trials_go_into_the_run_record(
 
     runs, decision = _run_log(tmp_path)
     record_search.python_func(
-        search=trials, decision=decision, registry_uri=f"file://{tmp_path}/runs",
+        search=trials,
+        decision=decision,
+        registry_uri=f"file://{tmp_path}/runs",
         model_name="genre-classifier",
-    )  # fmt: skip
+    )
     run = runs.get("r1")
     assert run.search["linear"]["search"]["trials"] == step["search"]["trials"]
     assert run.search["linear"]["params"] == best
@@ -98,14 +100,19 @@ def test_no_budget_keeps_the_callers_params_and_the_record_says_nothing_was_sear
     trials = Artifact(name="trials", uri=str(tmp_path / "trials"))
     kept = search_params.python_func(
         train=Dataset(name="unread", uri=str(tmp_path / "no-such.parquet")),
-        trials=trials, family="xgboost", n_trials=0, fixed_params_json='{"max_depth": 5}',
-    )  # fmt: skip
+        trials=trials,
+        family="xgboost",
+        n_trials=0,
+        fixed_params_json='{"max_depth": 5}',
+    )
     assert json.loads(kept) == {"max_depth": 5}
     runs, decision = _run_log(tmp_path)
     record_search.python_func(
-        search=trials, decision=decision, registry_uri=f"file://{tmp_path}/runs",
+        search=trials,
+        decision=decision,
+        registry_uri=f"file://{tmp_path}/runs",
         model_name="genre-classifier",
-    )  # fmt: skip
+    )
     assert runs.get("r1").search == {
         "xgboost": {"family": "xgboost", "n_trials": 0, "params": {"max_depth": 5}, "search": None}
     }

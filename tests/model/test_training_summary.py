@@ -26,9 +26,13 @@ def run_with(tmp_path: Path, candidates, *, registered: int | None) -> tuple[Pat
     )
     log = RunLog.from_uri(uri, MODEL)
     run = record_run(
-        log, choice=choice, decisions=decisions, reports=[*candidates, baseline],
-        production=None, params={},
-    )  # fmt: skip
+        log,
+        choice=choice,
+        decisions=decisions,
+        reports=[*candidates, baseline],
+        production=None,
+        params={},
+    )
     if registered is not None:
         log.write(run.model_copy(update={"registered_version": registered}))
     verdict = {

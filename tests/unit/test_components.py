@@ -45,9 +45,17 @@ FAST = {
     "prior": {},
 }
 LENIENT = json.dumps(
-    {"min_micro_f1": 0, "min_macro_f1": 0, "min_slice_micro_f1": 0, "max_ece": 1, "min_robustness_pass_rate": 0,
-     "max_robustness_excess_change": 1, "min_robustness_null_similarity": 0, "must_beat_baseline": False}
-)  # fmt: skip
+    {
+        "min_micro_f1": 0,
+        "min_macro_f1": 0,
+        "min_slice_micro_f1": 0,
+        "max_ece": 1,
+        "min_robustness_pass_rate": 0,
+        "max_robustness_excess_change": 1,
+        "min_robustness_null_similarity": 0,
+        "must_beat_baseline": False,
+    }
+)
 
 
 def artifact(kind, folder: Path, name: str):
@@ -109,9 +117,13 @@ def flow(tmp_path_factory):
         )
         report = artifact(Artifact, root, f"report-{family}")
         evaluate.python_func(
-            bundle=bundle, test=ns.test, report=report, metrics=artifact(Metrics, root, f"m-{family}"),
-            robustness=family in ("xgboost", "bert"), robustness_cases=10,
-        )  # fmt: skip
+            bundle=bundle,
+            test=ns.test,
+            report=report,
+            metrics=artifact(Metrics, root, f"m-{family}"),
+            robustness=family in ("xgboost", "bert"),
+            robustness_cases=10,
+        )
         ns.bundles[family], ns.reports[family] = bundle, report
     ns.production = artifact(Artifact, root, "production")
     ns.production_version = evaluate_production.python_func(
@@ -131,12 +143,20 @@ def run_gate(flow, policy_json: str, tag: str, reports=None):
     )
     decision = artifact(Artifact, flow.root, f"decision-{tag}.json")
     verdict = gate.python_func(
-        xgboost_bundle=flow.bundles["xgboost"], xgboost_report=reports["xgboost"],
-        bert_bundle=flow.bundles["bert"], bert_report=reports["bert"],
-        linear_report=reports["linear"], prior_report=reports["prior"], production_report=flow.production,
-        champion=champion, champion_report=champion_report, decision=decision,
-        registry_uri=flow.registry_uri, model_name="genre-classifier", policy_json=policy_json,
-    )  # fmt: skip
+        xgboost_bundle=flow.bundles["xgboost"],
+        xgboost_report=reports["xgboost"],
+        bert_bundle=flow.bundles["bert"],
+        bert_report=reports["bert"],
+        linear_report=reports["linear"],
+        prior_report=reports["prior"],
+        production_report=flow.production,
+        champion=champion,
+        champion_report=champion_report,
+        decision=decision,
+        registry_uri=flow.registry_uri,
+        model_name="genre-classifier",
+        policy_json=policy_json,
+    )
     return verdict, champion, champion_report, decision
 
 
@@ -215,9 +235,14 @@ def test_passing_champion_gets_detector_card_and_registration(flow):
     carded = artifact(Model, flow.root, "carded")
     md, html = artifact(Markdown, flow.root, "card.md"), artifact(HTML, flow.root, "card.html")
     model_card.python_func(
-        bundle=with_detector, report=champion_report, decision=decision, carded=carded,
-        card_markdown=md, card_html=html, family=family,
-    )  # fmt: skip
+        bundle=with_detector,
+        report=champion_report,
+        decision=decision,
+        carded=carded,
+        card_markdown=md,
+        card_html=html,
+        family=family,
+    )
     manifest = verify_bundle(Path(carded.path))
     assert any(f.startswith("drift/") for f in manifest.files)
     assert {"card/model_card.html", "card/model_card.json"} <= set(manifest.files)
@@ -238,9 +263,15 @@ def test_passing_champion_gets_detector_card_and_registration(flow):
         == version
     )
 
-    params = json.loads(start_retrain.python_func(
-        registry_uri=flow.registry_uri, model_name="genre-classifier", reason="drift", window="fixed", window_days=30
-    ))  # fmt: skip
+    params = json.loads(
+        start_retrain.python_func(
+            registry_uri=flow.registry_uri,
+            model_name="genre-classifier",
+            reason="drift",
+            window="fixed",
+            window_days=30,
+        )
+    )
     assert params == {"kind": "fixed", "days": 30}
     outcome = finish_retrain.python_func(
         decision=decision,

@@ -60,11 +60,18 @@ def _client(detector, *, feedback_token: str | None = FEEDBACK_TOKEN, window: in
 def _answers(client: TestClient, version: int, predicted: dict[str, list[str]]) -> None:
     """The response event the predictor's payload logger sends for ``predicted`` titles."""
     event = {
-        "specversion": "1.0", "id": f"evt-{version}", "source": "predictor", "type": RESPONSE_TYPE,
-        "modelversion": str(version), "datacontenttype": "application/json",
-        "data": {"predictions": [{"title_id": t, "genres": g, "scores": {}}
-                                 for t, g in predicted.items()]},
-    }  # fmt: skip
+        "specversion": "1.0",
+        "id": f"evt-{version}",
+        "source": "predictor",
+        "type": RESPONSE_TYPE,
+        "modelversion": str(version),
+        "datacontenttype": "application/json",
+        "data": {
+            "predictions": [
+                {"title_id": t, "genres": g, "scores": {}} for t, g in predicted.items()
+            ]
+        },
+    }
     headers = {"content-type": "application/cloudevents+json"}
     answer = client.post("/", headers=headers, content=json.dumps(event))
     assert answer.status_code == 202, answer.text
@@ -241,11 +248,20 @@ def test_performance_degraded_fires_on_the_services_own_series_and_asks_for_a_pe
     assert result.returncode == 0, result.stdout + result.stderr
 
     # The alert as Alertmanager sends it: the trigger asks for a performance run.
-    payload = WebhookPayload.model_validate({
-        "version": "4", "groupKey": '{}/{action="retrain"}:{alertname="PerformanceDegraded"}',
-        "status": "firing", "receiver": "retrain-trigger",
-        "alerts": [{"status": "firing", "startsAt": "2026-03-01T10:00:00Z",
-                    "labels": {"alertname": "PerformanceDegraded", **expected}}],
-    })  # fmt: skip
+    payload = WebhookPayload.model_validate(
+        {
+            "version": "4",
+            "groupKey": '{}/{action="retrain"}:{alertname="PerformanceDegraded"}',
+            "status": "firing",
+            "receiver": "retrain-trigger",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "startsAt": "2026-03-01T10:00:00Z",
+                    "labels": {"alertname": "PerformanceDegraded", **expected},
+                }
+            ],
+        }
+    )
     (request,) = retrain_requests(payload, models=[MODEL])
     assert (request.model_name, request.reason, request.window) == (MODEL, "performance", "fixed")

@@ -57,8 +57,9 @@ def detector(tmp_path_factory):
     reference = plots(1000, seed=1)
     scores = np.zeros((len(reference), len(GENRES)))
     out = tmp_path_factory.mktemp("bundle")
-    fit_drift_detector(reference, scores, out, genres=GENRES, backend="scipy", semantic=True,
-                       n_components=16)  # fmt: skip
+    fit_drift_detector(
+        reference, scores, out, genres=GENRES, backend="scipy", semantic=True, n_components=16
+    )
     return load_drift_detector(out)
 
 
