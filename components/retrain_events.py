@@ -36,10 +36,15 @@ def start_retrain(
 
     return json.dumps(
         start_retraining(
-            registry_uri, model_name, reason=reason, window=window, days=window_days,
-            since=drift_since or None, actor=actor,
+            registry_uri,
+            model_name,
+            reason=reason,
+            window=window,
+            days=window_days,
+            since=drift_since or None,
+            actor=actor,
         )
-    )  # fmt: skip
+    )
 
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)

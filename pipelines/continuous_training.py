@@ -45,11 +45,15 @@ def build_continuous_training_pipeline(config: PipelineConfig) -> Any:
         args = SimpleNamespace(**arguments)
         started = with_s3(
             start_retrain(
-                registry_uri=args.registry_uri, model_name=args.model_name, reason=args.reason,
-                window=args.window, window_days=args.window_days, drift_since=args.drift_since,
+                registry_uri=args.registry_uri,
+                model_name=args.model_name,
+                reason=args.reason,
+                window=args.window,
+                window_days=args.window_days,
+                drift_since=args.drift_since,
             ),
             config,
-        ).set_caching_options(False)  # fmt: skip
+        ).set_caching_options(False)
         # Every parameter both pipelines have goes through as is (reason included); the
         # titles are the window the start step chose.
         trained = training(

@@ -128,8 +128,11 @@ def training_steps(config: PipelineConfig, arguments: Mapping[str, Any]) -> Any:
     """
     args = SimpleNamespace(**arguments)
     data_uri, registry_uri, model_name, seed = (
-        args.data_uri, args.registry_uri, args.model_name, args.seed
-    )  # fmt: skip
+        args.data_uri,
+        args.registry_uri,
+        args.model_name,
+        args.seed,
+    )
     raw = io_step(
         ingest(data_uri=data_uri, source=args.source, params_json=args.source_params_json),
         config,
