@@ -155,6 +155,34 @@ def test_the_projects_view_is_converted_as_feast_converts_it(tmp_path) -> None:
     assert serialized(online_rows(frame, view)) == serialized(feast_rows(frame, view))
 
 
+def test_keys_of_two_entities_are_converted_as_feast_converts_them() -> None:
+    title = Entity(name="title", join_keys=["title_id"], value_type=ValueType.STRING)
+    region = Entity(name="region", join_keys=["region_id"], value_type=ValueType.INT64)
+    view = FeatureView(
+        name="by_region",
+        entities=[title, region],
+        ttl=timedelta(days=1),
+        schema=[
+            Field(name="title_id", dtype=String),
+            Field(name="region_id", dtype=Int64),
+            Field(name="views", dtype=Int64),
+        ],
+        source=FileSource(name="regions", path="r.parquet", timestamp_field="event_timestamp"),
+        online=True,
+    )
+    frame = pd.DataFrame(
+        {
+            "title_id": ["tmdb:1", "tmdb:1", "tmdb:2"],
+            "region_id": [7, 8, 7],
+            "views": [10, 20, 30],
+            "event_timestamp": pd.to_datetime(["2024-01-01T00:00:00"] * 3, utc=True),
+        }
+    )
+    ours = online_rows(frame, view)
+    assert serialized(ours) == serialized(feast_rows(frame, view))
+    assert len({serialize_entity_key(k, 3) for k, *_ in ours}) == 3
+
+
 def test_a_view_without_entity_columns_is_refused() -> None:
     view = feature_view()
     view.entity_columns = []

@@ -12,7 +12,7 @@ Feast's entity-key serialization, key layout, value encoding and event-time rule
 Columns of a type or dtype this module does not convert itself go through Feast's own
 ``python_values_to_proto_values``, after the same Arrow round trip ``write_to_online_store``
 makes. tests/unit/test_online_write.py compares the protobufs with Feast's conversion byte for
-byte; docs/adr/0019-feast-materialization-by-column.md records why.
+byte; docs/adr/0020-feast-materialization-by-column.md records why.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from feast.protos.feast.types.Value_pb2 import Value
 
 # Rows per online_write_batch call (one Redis pipeline of reads, one of writes; one SQLite
-# transaction): bounds the memory of a large catalogue's protobufs and pipelined commands. Larger
-# batches save nothing measurable (benchmarks/results/features.json, docs/adr/0019).
+# transaction): bounds the memory a large catalogue's protobufs and pipelined commands take.
+# Feast's local materialization engine uses the same size; 2,000-row batches cost what one
+# 6,000-row batch costs, 500-row ones ~8% more CPU (docs/adr/0020).
 WRITE_BATCH_ROWS = 10_000
 
 OnlineRow = tuple["EntityKey", dict[str, "Value"], datetime, datetime | None]
@@ -112,6 +113,19 @@ def column_values(series: pd.Series, value_type: Any) -> list[Value]:
     return _feast_column_values(series, value_type)
 
 
+def _entity_values(series: pd.Series, value_type: Any) -> list[Any]:
+    """A join key's entries as ``EntityKey(entity_values=...)`` takes them.
+
+    Scalars as the dicts that initialise each ``Value`` inside the key (less than half the cost
+    of building a ``Value`` and copying it in), the rest as ``column_values`` gives them.
+    """
+    scalar = _scalar_converters().get(value_type)
+    if scalar is not None and scalar[2](series.dtype):
+        field, convert, _ = scalar
+        return [{} if v is None else {field: convert(v)} for v in _with_nulls_as_none(series)]
+    return column_values(series, value_type)
+
+
 def _as_list(value: Any) -> list[Any]:
     """A list entry (a list, tuple or numpy array, as Parquet gives it back) as a Python list."""
     return value.tolist() if isinstance(value, np.ndarray) else list(value)
@@ -174,9 +188,10 @@ def online_rows(frame: pd.DataFrame, view: FeatureView) -> list[OnlineRow]:
     names = [f.name for f in view.features]
     columns = [column_values(frame[f.name], f.dtype.to_value_type()) for f in view.features]
     key_names = list(join_keys)
-    key_columns = [column_values(frame[k], t) for k, t in join_keys.items()]
+    key_columns = [_entity_values(frame[k], t) for k, t in join_keys.items()]
     keys = [EntityKey(join_keys=key_names, entity_values=v) for v in zip(*key_columns, strict=True)]
-    values = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    # Each row has one value per name by construction; strict=True would double this step.
+    values = [dict(zip(names, row, strict=False)) for row in zip(*columns, strict=True)]
     event_times = _naive_utc(frame[source.timestamp_field])
     created = source.created_timestamp_column
     created_times = _naive_utc(frame[created]) if created else [None] * len(frame)
@@ -215,7 +230,7 @@ class OnlineWriter:
         The online store keeps its own rule on top: Redis keeps a stored row whose event time
         (in whole seconds, non-zero) is not older than the new one, as in every Feast write.
         """
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             for batch in batches(frame, self.batch_rows):
                 rows = online_rows(batch, view)
                 self.online_store.online_write_batch(self.config, view, rows, None)
@@ -223,14 +238,15 @@ class OnlineWriter:
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a batch is converted and written.
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for a bounded batch of work; resume it afterwards.
 
-    A batch allocates some 30 container objects per row (protobufs, dicts, tuples, the Redis
-    client's command buffers), none of them in a reference cycle: reference counting frees them.
-    Those allocations set off the collector's full passes, each of which walks every object of
-    the process (~200,000 in a pipeline step: pandas, pyarrow, Feast), ~130 ms a pass here, about
-    a third of a 6,000-row write. Collection resumes afterwards with whatever is left.
+    Materializing allocates some 30 container objects per row (protobufs, dicts, tuples, the
+    Redis client's command buffers, the frames' Python objects), none of them in a reference
+    cycle: reference counting frees them. Those allocations set off the collector's full passes,
+    each of which walks every object of the process (~200,000 in a pipeline step: pandas,
+    pyarrow, Feast): up to ~130 ms a pass here, as much as converting 6,000 rows. Nested uses
+    leave the collector to the outermost one.
     """
     if not gc.isenabled():
         yield

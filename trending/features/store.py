@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from trending.features.featurize import FEATURE_COLUMNS, title_features
-from trending.features.online_write import OnlineWriter
+from trending.features.online_write import OnlineWriter, cyclic_gc_paused
 
 if TYPE_CHECKING:
     from trending.registry.objectstore import ObjectStore
@@ -184,7 +184,7 @@ class TitleFeatureStore:
         ``FeatureStore.write_to_online_store``, whose per-value conversion cost about as much as
         the store's write, nor ``FeatureStore.materialize``, whose offline pull re-reads and
         re-sorts the whole history through dask; the run is recorded as a materialization
-        interval in Feast's registry all the same (docs/adr/0019).
+        interval in Feast's registry all the same (docs/adr/0020).
 
         Args:
             end: Rows stamped at or after it are left out (default: now, or later when the
@@ -194,8 +194,18 @@ class TitleFeatureStore:
         Returns:
             The number of rows written.
         """
+        # A bounded batch whose objects reference counting frees (any cycle waits for the next
+        # collection): full collector passes over the whole process would cost as much as the
+        # conversion (trending.features.online_write.cyclic_gc_paused).
+        with cyclic_gc_paused():
+            return self._materialize(end, full)
+
+    def _materialize(self, end: datetime | None, full: bool) -> int:
+        """``materialize``'s work (see there)."""
         source = pd.read_parquet(self.pull_source())
-        stamps = pd.to_datetime(source["event_timestamp"], utc=True)
+        stamps = source["event_timestamp"]
+        if not isinstance(stamps.dtype, pd.DatetimeTZDtype):  # write_source keeps UTC times
+            stamps = pd.to_datetime(stamps, utc=True)
         latest = stamps.max().to_pydatetime() + timedelta(seconds=1)
         end = end or max(datetime.now(UTC), latest)
         current = (
@@ -337,10 +347,18 @@ class OnlineFeatureReader:
 def _row_digests(rows: pd.DataFrame) -> pd.Series:
     """One 64-bit digest per row over the event time and every served feature value."""
     hashable = rows[["event_timestamp", *FEATURE_COLUMNS]].copy()
-    hashable["reviews"] = hashable["reviews"].map(
-        lambda r: "\x1f".join(map(str, r if r is not None else []))
-    )
-    return pd.util.hash_pandas_object(hashable, index=False).astype("int64")
+    hashable["reviews"] = [_joined(r) for r in hashable["reviews"]]
+    # categorize=False: the same hashes without factorizing first (the values are mostly unique).
+    return pd.util.hash_pandas_object(hashable, index=False, categorize=False).astype("int64")
+
+
+def _joined(reviews: Any) -> str:
+    """A row's reviews as one string for the digest; None is no reviews."""
+    items = [] if reviews is None else reviews.tolist() if hasattr(reviews, "tolist") else reviews
+    try:
+        return "\x1f".join(items)
+    except TypeError:  # not all strings: as str() spells them
+        return "\x1f".join(map(str, items))
 
 
 def open_feature_store(
