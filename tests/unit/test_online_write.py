@@ -203,9 +203,10 @@ def test_created_timestamps_and_field_mapping_follow_the_source() -> None:
     assert serialized(online_rows(renamed, view)) == serialized(ours)
 
 
-def test_equal_values_share_one_value_but_floats_do_not() -> None:
-    values = column_values(pd.Series(["tv", "movie", "tv"]), ValueType.STRING)
+def test_repeated_values_share_one_value_but_floats_do_not() -> None:
+    values = column_values(pd.Series(["tv", "movie", "tv", "tv"]), ValueType.STRING)
     assert values[0] is values[2] and values[0] is not values[1]
+    assert [v.string_val for v in values] == ["tv", "movie", "tv", "tv"]
     floats = column_values(pd.Series([0.0, -0.0]), ValueType.DOUBLE)
     assert floats[0].SerializeToString() != floats[1].SerializeToString()
     mixed = column_values(pd.Series([1, True, "1"], dtype=object), ValueType.STRING)

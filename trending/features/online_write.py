@@ -82,9 +82,9 @@ def _list_converters() -> dict[Any, tuple[str, Any]]:
 def column_values(series: pd.Series, value_type: Any) -> list[Value]:
     """The Feast ``Value`` of each entry of ``series``, as Feast would write it for ``value_type``.
 
-    A missing entry (None, NaN, NaT, pd.NA) is an empty ``Value``, as in Feast. Equal entries
-    of one Python type share one ``Value`` object (not floats: -0.0 equals 0.0 but is encoded
-    apart).
+    A missing entry (None, NaN, NaT, pd.NA) is an empty ``Value``, as in Feast. In a column of
+    mostly repeated values, equal entries of one Python type share one ``Value`` object (not
+    floats: -0.0 equals 0.0 but is encoded apart).
 
     Args:
         series: One column of feature rows.
@@ -97,10 +97,12 @@ def column_values(series: pd.Series, value_type: Any) -> list[Value]:
     if scalar is not None and scalar[2](series.dtype):
         field, convert, _ = scalar
         values = _with_nulls_as_none(series)
-        if convert is float or len({type(v) for v in values} - {type(None)}) > 1:
-            return [null if v is None else Value(**{field: convert(v)}) for v in values]
-        made = {v: null if v is None else Value(**{field: convert(v)}) for v in set(values)}
-        return [made[v] for v in values]
+        if convert is not float and len({type(v) for v in values} - {type(None)}) <= 1:
+            distinct = set(values)
+            if len(distinct) <= len(values) // 2:  # sharing pays when values repeat
+                made = {v: null if v is None else Value(**{field: convert(v)}) for v in distinct}
+                return [made[v] for v in values]
+        return [null if v is None else Value(**{field: convert(v)}) for v in values]
     listed = _list_converters().get(value_type)
     if listed is not None and pd.api.types.is_object_dtype(series.dtype):
         field, list_message = listed
