@@ -6,15 +6,15 @@ benchmarks/results/features.json with the command, date, and each phase's load a
 steal share and CPU seconds (this process, and Redis).
 
 - Materialization (``TitleFeatureStore.materialize``): every title's latest row into an empty
-  online store (full: the store's first write in this process), the same again 5 times
-  (full_repeated_5_times: Redis emptied before each, the client warm; the median run and every
-  run's rates), then a run after 3 titles changed (incremental: only they are written), on Redis
-  (Debian's ``redis-server`` on a free loopback port) and on SQLite.
-  For comparison, in the same run and over the same rows, Feast's own entry points:
-  ``FeatureStore.write_to_online_store`` (the conversion ``materialize`` used before ADR 0020)
-  and ``FeatureStore.materialize`` (Feast's local engine). rows_per_cpu_second counts this
-  process's and Redis's CPU: on these shared CPUs it is what the rate would be with the CPUs to
-  itself.
+  online store (full: the store's first write in this process); then 5 turns of the same full
+  materialization and of ``FeatureStore.write_to_online_store`` over the same rows (the SDK
+  write ``materialize`` used before ADR 0020), taking turns so that the other engineers' bursts
+  fall on both alike, Redis emptied before each run (full_5_times_taking_turns: per path the
+  median run, every run's rates, and the median ratio of CPU seconds); ``FeatureStore.materialize``
+  (Feast's local engine) over the same rows; then a run after 3 titles changed (incremental:
+  only they are written). On Redis (Debian's ``redis-server`` on a free loopback port) and on
+  SQLite. rows_per_cpu_second counts this process's and Redis's CPU: on these shared CPUs it is
+  what the rate would be with the CPUs to itself.
 - Online lookups of 1 and 100 entities (``TitleFeatureStore.online``); the whole transformer
   path is benchmarks/bench_transformer.py.
 
@@ -77,26 +77,43 @@ def rates(rows: int, figures: dict) -> dict:
     }
 
 
-def repeated(action, pids: dict[str, int], reset: Callable[[], object] | None) -> dict:
-    """``action()`` REPEATS times (``reset()`` before each): the median run, and every run."""
-    runs = []
+def interleaved(actions: dict, pids: dict[str, int], reset) -> dict:
+    """Each of ``actions`` REPEATS times, taking turns (``reset()`` before each run).
+
+    Taking turns spreads the other engineers' bursts over all of them alike: per action the
+    median run (by wall-clock time) and every run's rates, and the median over the turns of
+    each action's CPU seconds relative to the first action's.
+    """
+    runs: dict[str, list[dict]] = {name: [] for name in actions}
     for _ in range(REPEATS):
-        if reset is not None:
-            reset()
-        rows, figures = timed(action, pids)
-        runs.append(figures | {"rows_written": rows, **rates(rows, figures)})
-    by_wall = sorted(runs, key=lambda r: r["seconds"])
-    return {
-        "median_run": by_wall[len(by_wall) // 2],
-        "rows_per_second_each": [r["rows_per_second"] for r in runs],
-        "rows_per_cpu_second_each": [r["rows_per_cpu_second"] for r in runs],
-    }
+        for name, action in actions.items():
+            if reset is not None:
+                reset()
+            rows, figures = timed(action, pids)
+            runs[name].append(figures | {"rows_written": rows, **rates(rows, figures)})
+    first = next(iter(actions))
+    out = {}
+    for name, each in runs.items():
+        by_wall = sorted(each, key=lambda r: r["seconds"])
+        out[name] = {
+            "median_run": by_wall[len(by_wall) // 2],
+            "rows_per_second_each": [r["rows_per_second"] for r in each],
+            "rows_per_cpu_second_each": [r["rows_per_cpu_second"] for r in each],
+        }
+        if name != first:
+            ratios = sorted(
+                r["cpu_seconds"] / f["cpu_seconds"] for r, f in zip(each, runs[first], strict=True)
+            )
+            out[name][f"cpu_seconds_relative_to_{first}_median"] = round(
+                ratios[len(ratios) // 2], 2
+            )
+    return out
 
 
 def materialization(
     store, titles, pids: dict[str, int], reset: Callable[[], object] | None = None
 ) -> dict:
-    """Full load, repeated full loads, Feast's own entry points for comparison, then 3 changes."""
+    """Full load; full loads taking turns with Feast's SDK write; Feast's engine; 3 changes."""
     import pandas as pd
 
     from trending.features.store import FEATURE_VIEW
@@ -109,14 +126,23 @@ def materialization(
         **rates(rows, full),
         "goal_rows_per_second": GOAL_ROWS_PER_SECOND,
     }
-    rewrite = repeated(lambda: store.materialize(full=True), pids, reset)
-
     source = pd.read_parquet(store.pull_source())
     latest = source.sort_values("event_timestamp", kind="stable").drop_duplicates(
         "title_id", keep="last"
     )
-    _, sdk_write = timed(lambda: store.store.write_to_online_store(FEATURE_VIEW, latest), pids)
-    sdk_write |= {"rows": len(latest), **rates(len(latest), sdk_write)}
+
+    def sdk_write() -> int:
+        store.store.write_to_online_store(FEATURE_VIEW, latest)
+        return len(latest)
+
+    turns = interleaved(
+        {
+            "materialize": lambda: store.materialize(full=True),
+            "feast_write_to_online_store_same_rows": sdk_write,
+        },
+        pids,
+        reset,
+    )
     stamps = source["event_timestamp"]
     start, end = stamps.min().to_pydatetime(), stamps.max().to_pydatetime() + timedelta(seconds=1)
     _, engine = timed(lambda: store.store.materialize(start_date=start, end_date=end), pids)
@@ -132,8 +158,7 @@ def materialization(
     incremental |= {"titles_changed": 3, "rows_written": rows}
     return {
         "full": full,
-        f"full_repeated_{REPEATS}_times": rewrite,
-        "feast_write_to_online_store_same_rows": sdk_write,
+        f"full_{REPEATS}_times_taking_turns": turns,
         "feast_materialize_engine_same_rows": engine,
         "incremental_after_3_changes": incremental,
     }
@@ -194,13 +219,13 @@ def main() -> dict:
         "notes": (
             "materialize: the latest row per title, only rows whose values changed since the "
             "last run, converted column by column into Feast's Value protobufs and written in "
-            "batches by the online store class's own online_write_batch (ADR 0020); "
-            "feast_write_to_online_store_same_rows is the SDK path it replaced, over the same "
-            "rows in the same run. full is the store's first write in this process (client "
-            "connection, module imports); full_repeated_5_times the same into an emptied store, "
-            "5 times, median run. rows_per_cpu_second: "
-            "rows over this process's + Redis's CPU seconds, i.e. the rate with the CPUs to "
-            "itself; compare wall-clock rates only with the load averages next to them."
+            "batches by the online store class's own online_write_batch (ADR 0020). full is the "
+            "store's first write in this process (client connection, module imports); "
+            "full_5_times_taking_turns runs it and the SDK write it replaced "
+            "(feast_write_to_online_store_same_rows) in turns over the same rows, Redis emptied "
+            "before each run. rows_per_cpu_second: rows over this process's + Redis's CPU "
+            "seconds, i.e. the rate with the CPUs to itself; compare wall-clock rates only with "
+            "the load averages next to them."
         ),
         "redis_server_cpu_seconds_total": round(redis_cpu, 3),
         **results,
