@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 # Rows per online_write_batch call (one Redis pipeline of reads, one of writes; one SQLite
 # transaction): bounds the memory a large catalogue's protobufs and pipelined commands take.
-# Feast's local materialization engine uses the same size; 2,000-row batches cost what one
-# 6,000-row batch costs, 500-row ones ~8% more CPU (docs/adr/0020).
+# Feast's local materialization engine uses the same size; 2,000-row batches cost 0-10% more
+# CPU than one 6,000-row batch, 500-row ones 5-20% more (docs/adr/0020).
 WRITE_BATCH_ROWS = 10_000
 
 OnlineRow = tuple["EntityKey", dict[str, "Value"], datetime, datetime | None]
