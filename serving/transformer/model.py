@@ -166,19 +166,24 @@ class PredictorClient:
                     content = await response.read()
                     status = response.status
                 break
-            except aiohttp.ClientConnectionError as exc:
+            except TimeoutError:  # before ClientError: aiohttp's timeouts are both
+                note_error("predictor_unreachable")
+                raise PredictorUnavailableError(
+                    f"the predictor at {self.host} did not answer within "
+                    f"{self.timeout.total} s (--predictor_request_timeout_seconds)"
+                ) from None
+            except aiohttp.ClientConnectorError as exc:
                 # Only a failed connection is retried: a sent request may have been served.
-                if attempt < self.retries and isinstance(exc, aiohttp.ClientConnectorError):
+                if attempt < self.retries:
                     continue
                 note_error("predictor_unreachable")
                 raise PredictorUnavailableError(
                     f"the predictor at {self.host} is unreachable ({exc}); check --predictor_host"
                 ) from None
-            except TimeoutError:
-                note_error("predictor_unreachable")
+            except aiohttp.ClientError as exc:  # the connection broke, or the answer did
+                note_error("predictor_failed")
                 raise PredictorUnavailableError(
-                    f"the predictor at {self.host} did not answer within "
-                    f"{self.timeout.total} s (--predictor_request_timeout_seconds)"
+                    f"the predictor at {self.host} broke off its answer ({exc})"
                 ) from None
         if status < 400:
             try:

@@ -158,6 +158,21 @@ def test_a_predictor_slower_than_the_timeout_is_a_502_naming_the_timeout_flag() 
     assert "--predictor_request_timeout_seconds" in str(error)
 
 
+def test_a_predictor_that_breaks_off_its_answer_is_a_502() -> None:
+    async def broken(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-length": "1000"})
+        await response.prepare(request)
+        await response.write(b'{"predictions": [')  # then the connection goes
+        request.transport.close()
+        return response
+
+    async def scenario(port, _):
+        return await failure(port, PredictorUnavailableError)
+
+    error = asyncio.run(with_predictor(broken, scenario))
+    assert error.status == 502 and "broke off" in str(error)
+
+
 def test_one_connection_serves_consecutive_requests() -> None:
     peers: list[Any] = []
 
