@@ -64,6 +64,18 @@ def _run_log(tmp_path):
     return runs, decision
 
 
+def _record_search(trials, tmp_path):
+    """The record-search step's body on the run log of ``_run_log``; returns that log."""
+    runs, decision = _run_log(tmp_path)
+    record_search.python_func(
+        search=trials,
+        decision=decision,
+        registry_uri=f"file://{tmp_path}/runs",
+        model_name="genre-classifier",
+    )
+    return runs
+
+
 def test_the_step_returns_the_best_params_and_its_trials_go_into_the_run_record(titles, tmp_path):
     train = Dataset(name="train", uri=str(tmp_path / "train"))
     titles.to_parquet(train.path, index=False)
@@ -83,13 +95,7 @@ def test_the_step_returns_the_best_params_and_its_trials_go_into_the_run_record(
     assert len(step["search"]["trials"]) == 3
     assert trials.metadata["best_micro_f1"] == step["search"]["best_micro_f1"]
 
-    runs, decision = _run_log(tmp_path)
-    record_search.python_func(
-        search=trials,
-        decision=decision,
-        registry_uri=f"file://{tmp_path}/runs",
-        model_name="genre-classifier",
-    )
+    runs = _record_search(trials, tmp_path)
     run = runs.get("r1")
     assert run.search["linear"]["search"]["trials"] == step["search"]["trials"]
     assert run.search["linear"]["params"] == best
@@ -106,13 +112,7 @@ def test_no_budget_keeps_the_callers_params_and_the_record_says_nothing_was_sear
         fixed_params_json='{"max_depth": 5}',
     )
     assert json.loads(kept) == {"max_depth": 5}
-    runs, decision = _run_log(tmp_path)
-    record_search.python_func(
-        search=trials,
-        decision=decision,
-        registry_uri=f"file://{tmp_path}/runs",
-        model_name="genre-classifier",
-    )
+    runs = _record_search(trials, tmp_path)
     assert runs.get("r1").search == {
         "xgboost": {"family": "xgboost", "n_trials": 0, "params": {"max_depth": 5}, "search": None}
     }
