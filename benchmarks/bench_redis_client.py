@@ -6,7 +6,8 @@ Each process publishes the dev titles (synthetic when the file is missing) into 
 ``redis-server``, runs 5 full materializations (``TitleFeatureStore.materialize``, Redis emptied
 before each) and 200 reads of 100 entities (``TitleFeatureStore.online``), and reports the CPU
 seconds of its own process: on shared CPUs that, not wall time, is the figure. Writes
-benchmarks/results/redis_client.json with the medians, their ratio and the load average.
+benchmarks/results/redis_client.json with the medians, their ratio, the load average and the
+CPU steal share.
 
     .venv/bin/python benchmarks/bench_redis_client.py
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: this repository's benchmarks/ package first
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.loadgen import load_average, machine
+from benchmarks.loadgen import Phase, load_average, machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "redis_client.json"
@@ -84,9 +85,10 @@ def main() -> dict:
     """Run the turns, write the results file, return the results."""
     load_at_start = load_average()
     runs: dict[str, list[dict]] = {"hiredis": [], "python_parser": []}
-    for _ in range(TURNS):
-        runs["hiredis"].append(one_process(hide_hiredis=False))
-        runs["python_parser"].append(one_process(hide_hiredis=True))
+    with Phase() as phase:
+        for _ in range(TURNS):
+            runs["hiredis"].append(one_process(hide_hiredis=False))
+            runs["python_parser"].append(one_process(hide_hiredis=True))
     summary = {}
     for name, each in runs.items():
         materialize = [s for run in each for s in run["materialize_cpu_s"]]
@@ -105,7 +107,8 @@ def main() -> dict:
         "benchmark": "redis_client",
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(load_at_start) | {"load_average_at_end": load_average()},
+        "machine": machine(load_at_start),
+        **phase.figures(),
         "what": (
             f"{TURNS} turns of two processes each (hiredis, then hiredis hidden), each with "
             f"{MATERIALIZATIONS} full materializations of the dev titles into its own Redis and "
